@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m inr_bench.benchmarks.throughput` (training-step time and peak memory)."""

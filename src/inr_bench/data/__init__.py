@@ -1,0 +1,1 @@
+"""Signals as coordinate/value pairs: one DataModule per modality on a shared base."""

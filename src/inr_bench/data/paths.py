@@ -1,0 +1,55 @@
+"""Where datasets live, and the clear error when one is missing.
+
+Folder datasets live under the data root: the environment variable INR_BENCH_DATA, or
+`./data` (relative to the directory the command was started from) when it is unset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from inr_bench.errors import InrBenchError
+
+DATA_ROOT_VARIABLE = "INR_BENCH_DATA"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def data_root() -> Path:
+    """The data root: $INR_BENCH_DATA, or ./data."""
+    return Path(os.environ.get(DATA_ROOT_VARIABLE, "data")).expanduser()
+
+
+def _how_to_fix(folder: Path, hint: str | None) -> str:
+    lines = [
+        f"Put the files in {folder} or point the data root elsewhere: "
+        f"`export {DATA_ROOT_VARIABLE}=/path/to/datasets` (it currently is "
+        f"{os.environ.get(DATA_ROOT_VARIABLE, 'unset, so ./data is used')}), "
+        f"or pass `data.path=/path/to/folder`."
+    ]
+    if hint:
+        lines.append(f"How to get it: {hint}")
+    return "\n  ".join(lines)
+
+
+def list_files(folder: str | os.PathLike, suffixes: tuple[str, ...], hint: str | None = None) -> list[Path]:
+    """Sorted files of `folder` with one of `suffixes`; a clear error if there are none."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InrBenchError(f"Dataset folder {folder.resolve()} {what}.\n  {_how_to_fix(folder, hint)}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise InrBenchError(
+            f"Dataset folder {folder.resolve()} holds no files ending in {', '.join(suffixes)}.\n  "
+            f"{_how_to_fix(folder, hint)}"
+        )
+    return files
+
+
+def require_file(path: str | os.PathLike, hint: str | None = None) -> Path:
+    """`path` as a Path if it is a file; else a clear error saying where it was looked for."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InrBenchError(f"File {path.resolve()} does not exist.\n  {_how_to_fix(path.parent, hint)}")
+    return path

@@ -1,0 +1,1 @@
+"""Building blocks: damping functions, activations, encodings and the coordinate MLP."""

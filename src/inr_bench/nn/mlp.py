@@ -1,0 +1,59 @@
+"""The coordinate MLP every model is built from: [encoding] -> activated layers -> linear head."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from inr_bench.nn.activations import CoordinateActivation
+
+ActivationFactory = Callable[[], CoordinateActivation]
+EncodingFactory = Callable[[int], nn.Module]
+
+
+class CoordinateMLP(nn.Module):
+    """Maps coordinates (N, in_features) to signal values (N, out_features).
+
+    Layout (the reference code's): one input layer in->width, `hidden_layers` layers
+    width->width, each followed by an activation, then a plain linear head width->out.
+    With hidden_layers=5 that is 7 linear layers and 6 activations ("5-layer" in the paper).
+
+    `activation` builds one activation per layer (so layers never share state); `encoding`,
+    if given, is called with `in_features` and must expose `out_features`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: ActivationFactory,
+        width: int = 256,
+        hidden_layers: int = 5,
+        encoding: EncodingFactory | None = None,
+    ) -> None:
+        super().__init__()
+        if width < 1 or hidden_layers < 0:
+            raise ValueError(f"width must be >= 1 and hidden_layers >= 0, got {width}, {hidden_layers}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.encoding = encoding(in_features) if encoding is not None else nn.Identity()
+        features = getattr(self.encoding, "out_features", in_features)
+        self.linears = nn.ModuleList()
+        self.activations = nn.ModuleList()
+        for index in range(hidden_layers + 1):
+            layer = nn.Linear(features, width)
+            act = activation()
+            act.init_linear(layer, is_first=index == 0)
+            self.linears.append(layer)
+            self.activations.append(act)
+            features = width
+        self.head = nn.Linear(width, out_features)
+        self.activations[-1].init_head(self.head)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        h = self.encoding(coords)
+        for linear, act in zip(self.linears, self.activations):
+            h = act(linear(h))
+        return self.head(h)

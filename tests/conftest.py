@@ -1,0 +1,53 @@
+"""Shared test fixtures: the real config composed and shrunk, and the shared real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from inr_bench.config import CONFIG_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# CI points INR_BENCH_DATA at ../shared/data; a developer checkout beside shared/ works alike.
+os.environ.setdefault("INR_BENCH_DATA", str((REPO_ROOT / ".." / "shared" / "data").resolve()))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+SHARED_DATA = Path(os.environ["INR_BENCH_DATA"])
+
+
+def compose_config(output_dir: Path, overrides: list[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    """The real config with `overrides`, writing into `output_dir`, as `train()` receives it."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[f"paths.output_dir={output_dir}", *overrides],
+            return_hydra_config=return_hydra_config,
+        )
+    return cfg
+
+
+def tiny(cfg: DictConfig) -> DictConfig:
+    """Shrink a composed config for CPU tests: no progress bar, quiet trainer."""
+    with open_dict(cfg):
+        cfg.trainer.enable_progress_bar = False
+        cfg.callbacks.pop("progress_bar", None)
+    return cfg
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}; set INR_BENCH_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    def _make(*overrides: str, subdir: str = "run") -> DictConfig:
+        return tiny(compose_config(tmp_path / subdir, list(overrides)))
+
+    return _make
