@@ -14,6 +14,15 @@ from inr_bench.nn.activations import Finer, Gauss, Wire
 from inr_bench.nn.mlp import CoordinateMLP
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: a second intra-op thread only spins when others share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @functools.lru_cache(maxsize=1)
 def camera_crop() -> tuple[torch.Tensor, torch.Tensor]:
     """32x32 crop (the cameraman) of skimage's camera at 64x64, antialiased, values in [-1, 1]."""
@@ -117,11 +126,13 @@ def test_activation_fits_image_crop(activation):
 
 @pytest.mark.parametrize("activation", [Gauss, Wire], ids=["gauss", "wire"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_gaussian_tails_never_subnormal(activation, dtype):
+def test_gaussian_tails_are_zero_not_subnormal(activation, dtype):
+    """Tails below the smallest normal number are 0: subnormals slow CPU matmuls many times."""
     z = torch.linspace(-3, 3, 6001, dtype=dtype, requires_grad=True)
     out = activation()(z)
     tiny = torch.finfo(dtype).tiny
-    assert not ((out != 0) & (out.abs() < tiny)).any()
+    envelope = out if activation is Gauss else out / torch.cos(20.0 * z.detach())
+    assert not ((envelope != 0) & (envelope.abs() < tiny)).any()
     assert out[0].item() == 0.0 and out[-1].item() == 0.0  # deep in the tail
     out.sum().backward()
     assert torch.isfinite(z.grad).all()

@@ -15,6 +15,15 @@ from inr_bench.nn.encodings import GaussianFourierFeatures, NerfPositionalEncodi
 from inr_bench.nn.mlp import CoordinateMLP
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: a second intra-op thread only spins when others share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @functools.lru_cache(maxsize=1)
 def camera_crop() -> tuple[torch.Tensor, torch.Tensor]:
     """32x32 crop (the cameraman) of skimage's camera at 64x64, antialiased, values in [-1, 1]."""

@@ -18,6 +18,15 @@ from inr_bench.nn.mlp import CoordinateMLP
 PRIMES = (1, 2654435761, 805459861)  # Müller et al. 2022, Eq. 4
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These problems are tiny: a second intra-op thread only spins when others share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def reference_index(vertex, resolution, dense, table_size):
     """Row of one integer vertex: dense 1:1 layout, else the paper's XOR hash in uint32."""
     if dense:

@@ -19,6 +19,12 @@ from inr_bench.errors import NonFiniteLossError
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
+def _all_finite(tensors) -> bool:
+    """True when every given tensor (None skipped) holds only finite numbers: one host sync."""
+    flags = [torch.isfinite(t).all() for t in tensors if t is not None]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
 class INRFitModule(L.LightningModule):
     """Wraps a network (coords -> values) and its optimiser; knows nothing of Hydra or data."""
 
@@ -73,9 +79,17 @@ class INRFitModule(L.LightningModule):
         if not torch.isfinite(torch.tensor(loss)):
             # Stop before the update: the parameters (and last checkpoint) stay finite.
             raise NonFiniteLossError(
-                f"The training loss became {loss} at step {self.global_step + 1}. The run was stopped; "
-                f"the last finite checkpoint and metrics are kept. Try a lower learning rate "
-                f"(model.optimizer.lr), another damping function, or float32 precision."
+                f"The training loss became {loss} at step {self.global_step + 1}; the run was stopped "
+                f"before the update. Try a lower learning rate (model.optimizer.lr), another damping "
+                f"function, or float32 precision."
+            )
+        # A finite loss can still give an overflowing gradient: that update would write NaN or
+        # infinite parameters, and the next checkpoint would keep them. Stop before it too.
+        if not _all_finite(p.grad for p in self.net.parameters()):
+            raise NonFiniteLossError(
+                f"The gradient became NaN or infinite at step {self.global_step + 1} (the loss was "
+                f"{loss:.6g}); the run was stopped before the update. Try a lower learning rate "
+                f"(model.optimizer.lr) or another damping function."
             )
         optimizer.step()
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)

@@ -20,16 +20,22 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+# New result files get the usual permissions (0666 minus the umask); mkstemp alone gives 0600.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` so that readers only ever see the old or the whole new file."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that readers only ever see the old or the whole new file: a
+    temporary file beside it (same file system, so the rename is atomic), synced, then renamed.
+    A process killed mid-write leaves at most a hidden `.<name>.*.tmp` file beside the target."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            os.fchmod(stream.fileno(), path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
@@ -37,6 +43,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically, as `write_bytes_atomic`."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _finite_or_none(value: Any) -> Any:

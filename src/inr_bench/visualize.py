@@ -76,3 +76,71 @@ def plot_loss_curve(steps: list[int], losses: list[float], path: Path, title: st
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _amplitude_spectrum_db(samples: np.ndarray) -> np.ndarray:
+    """20 log10 |rFFT| of a 1-D signal, floored 120 dB below its peak."""
+    amplitude = np.abs(np.fft.rfft(np.asarray(samples, dtype=np.float64)))
+    floor = max(amplitude.max(), 1e-30) * 1e-6
+    return 20.0 * np.log10(np.maximum(amplitude, floor))
+
+
+def save_audio_comparison(
+    truth: np.ndarray, pred: np.ndarray, sample_rate: int, path: Path, metrics: dict | None = None
+) -> Path:
+    """Waveforms (whole clip and a 20 ms zoom at its middle) and amplitude spectra of the ground
+    truth and the reconstruction, 1-D arrays, in one picture."""
+    truth, pred = np.asarray(truth).reshape(-1), np.asarray(pred).reshape(-1)
+    seconds = np.arange(truth.shape[0]) / sample_rate
+    figure, axes = plt.subplots(3, 1, figsize=(12, 10))
+    caption = "reconstruction" if not metrics else (
+        f"reconstruction: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
+    )
+    half = max(int(0.01 * sample_rate), 1)
+    middle = truth.shape[0] // 2
+    zoom = slice(max(middle - half, 0), min(middle + half, truth.shape[0]))
+    for axis, part, title in ((axes[0], slice(None), "waveform"), (axes[1], zoom, "waveform, 20 ms at the middle")):
+        axis.plot(seconds[part], truth[part], lw=0.6, color="black", label="ground truth")
+        axis.plot(seconds[part], pred[part], lw=0.6, color="tab:orange", alpha=0.8, label=caption)
+        axis.set_xlabel("time (s)")
+        axis.set_title(title, fontsize=9)
+        axis.legend(loc="upper right", fontsize=8)
+    frequencies = np.fft.rfftfreq(truth.shape[0], d=1.0 / sample_rate)
+    axes[2].plot(frequencies, _amplitude_spectrum_db(truth), lw=0.5, color="black", label="ground truth")
+    axes[2].plot(frequencies, _amplitude_spectrum_db(pred), lw=0.5, color="tab:orange", alpha=0.7, label="reconstruction")
+    axes[2].set_xlabel("frequency (Hz)")
+    axes[2].set_ylabel("|FFT| (dB)")
+    axes[2].set_title("amplitude spectra", fontsize=9)
+    axes[2].legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def save_video_frames(
+    truth: np.ndarray, pred: np.ndarray, path: Path, metrics: dict | None = None, count: int = 6
+) -> Path:
+    """A PNG grid of `count` evenly spaced frames: ground truth above, reconstruction below.
+    Frames are (T, H, W, C) in [-1, 1]."""
+    frames = np.unique(np.linspace(0, truth.shape[0] - 1, min(count, truth.shape[0])).round().astype(int))
+    height, width = truth.shape[1:3]
+    scale = 2.2 / max(height, width)
+    figure, axes = plt.subplots(
+        2, len(frames), figsize=(max(len(frames) * width * scale, 4), 2 * height * scale + 0.8), squeeze=False
+    )
+    grey = "gray" if truth.shape[-1] == 1 else None
+    for column, frame in enumerate(frames):
+        for row, video in enumerate((truth, pred)):
+            axis = axes[row, column]
+            axis.imshow(to_uint8(video[frame]), cmap=grey, vmin=0, vmax=255)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(f"{'ground truth' if row == 0 else 'reconstruction'}, frame {frame}", fontsize=7)
+    if metrics:
+        ssim = f", SSIM {metrics['ssim']:.3f}" if metrics.get("ssim") is not None else ""
+        figure.suptitle(f"PSNR {metrics['psnr']:.2f} dB{ssim}, rho_AG {metrics['rho_ag']:.4f}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

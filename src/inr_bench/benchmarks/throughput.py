@@ -13,8 +13,12 @@ width 256) one full-batch float32 Adam step on a size x size image is timed in t
            Adam, i.e. what any activation costs on top of nothing.
 
 Every variant runs in its own fresh Python process, so compilation caches, allocator state and
-peak memory of one cannot leak into another. Warm-up steps (which include compilation) are not
-timed; the figure is the median of the timed steps. Peak memory is the peak allocation during
+peak memory of one cannot leak into another. All workers are set up and warmed up first (warm-up
+includes compilation and is not timed); then the timed steps run interleaved, one step of each
+variant per round, so that a change in machine load during the run (a shared machine) hits all
+variants alike. The figure is the median over rounds. Also recorded, per variant: process CPU
+time and minor page faults per step (on this kind of VM a 4 KiB page fault costs microseconds,
+and the eager formulation allocates gigabytes of fresh temporaries per step). Peak memory is the peak allocation during
 the timed steps above what was already held before them (model, Adam state, data):
 on CPU the resident set's high-water mark (VmHWM, reset via /proc/self/clear_refs) minus the
 resident set before the timed steps, with glibc told to return every allocation >= 1 MiB to the
@@ -126,86 +130,102 @@ def _build(model: str, variant: str, width: int, hidden_layers: int, w0: float):
     return nn.Sequential(*layers, head)
 
 
-def run_variant(model: str, variant: str, size: int, steps: int, warmup: int, device: str,
-                width: int, hidden_layers: int, w0: float = 30.0) -> dict:
-    """Time `steps` full-batch Adam steps of one variant in this process; return its figures."""
-    on_cpu = device == "cpu"
-    if on_cpu:
-        _glibc_return_large_frees()
-    import torch
+class Variant:
+    """One variant set up in this process: model, data, optimiser, warm-up done on demand."""
 
-    torch.manual_seed(0)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    side = torch.linspace(-1.0, 1.0, size)
-    coords = torch.stack(torch.meshgrid(side, side, indexing="ij"), dim=-1).reshape(-1, 2)
-    # A smooth synthetic target in [-1, 1]: the data do not change the cost of a step.
-    target = (torch.sin(5.0 * coords[:, :1]) * torch.cos(3.0 * coords[:, 1:])).contiguous()
-    coords, target = coords.to(device), target.to(device)
-    net = _build(model, variant, width, hidden_layers, w0).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    def __init__(self, model: str, variant: str, size: int, device: str, width: int,
+                 hidden_layers: int, w0: float = 30.0) -> None:
+        self.on_cpu = device == "cpu"
+        if self.on_cpu:
+            _glibc_return_large_frees()
+        import torch
 
-    def sync() -> None:
-        if not on_cpu:
-            torch.cuda.synchronize()
+        self.torch = torch
+        torch.manual_seed(0)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        side = torch.linspace(-1.0, 1.0, size)
+        coords = torch.stack(torch.meshgrid(side, side, indexing="ij"), dim=-1).reshape(-1, 2)
+        # A smooth synthetic target in [-1, 1]: the data do not change the cost of a step.
+        target = (torch.sin(5.0 * coords[:, :1]) * torch.cos(3.0 * coords[:, 1:])).contiguous()
+        self.coords, self.target = coords.to(device), target.to(device)
+        self.net = _build(model, variant, width, hidden_layers, w0).to(device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-4)
+        self.losses: list[float] = []
 
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(net(coords), target)
+    def _sync(self) -> None:
+        if not self.on_cpu:
+            self.torch.cuda.synchronize()
+
+    def _step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.torch.nn.functional.mse_loss(self.net(self.coords), self.target)
         loss.backward()
-        optimizer.step()
-        return float(loss.detach())
+        self.optimizer.step()
+        self.losses.append(float(loss.detach()))
 
-    warmup_times, losses = [], []
-    for _ in range(max(warmup, 1)):
-        start = time.perf_counter()
-        losses.append(step())
-        sync()
-        warmup_times.append(time.perf_counter() - start)
+    def warmup(self, steps: int) -> list[float]:
+        """Untimed steps (compilation happens here); then reset the peak-memory counters."""
+        import gc
 
-    import gc
+        times = []
+        for _ in range(max(steps, 1)):
+            start = time.perf_counter()
+            self._step()
+            self._sync()
+            times.append(time.perf_counter() - start)
+        gc.collect()
+        if self.on_cpu:
+            self.memory_method = "VmHWM - VmRSS"
+            if not _reset_peak_rss():  # the high-water mark then includes warm-up
+                self.memory_method = "ru_maxrss - VmRSS (includes warm-up)"
+            self.base_kb = _proc_status_kb("VmRSS") or 0
+        else:
+            self.memory_method = "cuda max_memory_allocated - memory_allocated"
+            self.torch.cuda.reset_peak_memory_stats()
+            self.base_bytes = self.torch.cuda.memory_allocated()
+        return times
 
-    gc.collect()
-    if on_cpu:
-        memory_method = "VmHWM - VmRSS"
-        if not _reset_peak_rss():  # no way to reset the high-water mark: ru_maxrss includes warm-up
-            import resource
+    def timed_step(self) -> dict:
+        import resource
 
-            memory_method = "ru_maxrss - VmRSS (includes warm-up)"
-        base_kb = _proc_status_kb("VmRSS") or 0
-    else:
-        memory_method = "cuda max_memory_allocated - memory_allocated"
-        torch.cuda.reset_peak_memory_stats()
-        base_bytes = torch.cuda.memory_allocated()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        self._sync()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        self._step()
+        self._sync()
+        return {
+            "step_s": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu_start,
+            "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+        }
 
-    times = []
-    for _ in range(steps):
-        sync()
-        start = time.perf_counter()
-        losses.append(step())
-        sync()
-        times.append(time.perf_counter() - start)
-
-    if on_cpu:
-        if memory_method.startswith("VmHWM"):
+    def peak_mb(self) -> float:
+        if not self.on_cpu:
+            return (self.torch.cuda.max_memory_allocated() - self.base_bytes) / 2**20
+        if self.memory_method.startswith("VmHWM"):
             peak_kb = _proc_status_kb("VmHWM") or 0
         else:
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak_mb = max(peak_kb - base_kb, 0) / 1024.0
-    else:
-        peak_mb = (torch.cuda.max_memory_allocated() - base_bytes) / 2**20
+            import resource
 
-    return {
-        "model": model,
-        "variant": variant,
-        "step_s": statistics.median(times),
-        "step_times_s": times,
-        "warmup_s": warmup_times,
-        "peak_mb": peak_mb,
-        "memory_method": memory_method,
-        "final_loss": losses[-1],
-        "threads": torch.get_num_threads(),
-    }
+            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return max(peak_kb - self.base_kb, 0) / 1024.0
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Worker process: set up one variant, warm up, then obey 'step' / 'finish' lines on stdin."""
+    model, variant = args.worker.split(":")
+    runner = Variant(model, variant, args.size, args.device, args.width, args.hidden_layers)
+    reply = {"warmup_s": runner.warmup(args.warmup), "threads": runner.torch.get_num_threads()}
+    print(json.dumps(reply), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "step":
+            print(json.dumps(runner.timed_step()), flush=True)
+        elif command == "finish":
+            print(json.dumps({"peak_mb": runner.peak_mb(), "memory_method": runner.memory_method,
+                              "final_loss": runner.losses[-1]}), flush=True)
+            return
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -241,19 +261,79 @@ def describe_machine(device: str) -> dict:
     return info
 
 
-def _run_in_subprocess(args: argparse.Namespace, model: str, variant: str) -> dict:
-    command = [
-        sys.executable, "-m", "inr_bench.benchmarks.throughput", "--worker", f"{model}:{variant}",
-        "--size", str(args.size), "--steps", str(args.steps), "--warmup", str(args.warmup),
-        "--device", args.device, "--width", str(args.width), "--hidden-layers", str(args.hidden_layers),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{model}/{variant} failed:\n{result.stderr[-4000:]}")
-    for stderr_line in result.stderr.splitlines():
-        if "Warning" in stderr_line:
-            print(f"[{model}/{variant}] {stderr_line}", file=sys.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+class _Worker:
+    """A variant in its own fresh Python process, driven one step at a time."""
+
+    def __init__(self, args: argparse.Namespace, model: str, variant: str) -> None:
+        self.model, self.variant = model, variant
+        command = [
+            sys.executable, "-m", "inr_bench.benchmarks.throughput", "--worker", f"{model}:{variant}",
+            "--size", str(args.size), "--warmup", str(args.warmup), "--device", args.device,
+            "--width", str(args.width), "--hidden-layers", str(args.hidden_layers),
+        ]
+        env = dict(os.environ)
+        if args.thp:
+            env["THP_MEM_ALLOC_ENABLE"] = "1"
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+        self.ready = self._reply()  # set-up and warm-up (compilation) finished
+        self.steps: list[dict] = []
+
+    def _reply(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            raise RuntimeError(f"{self.model}/{self.variant}: worker exited with code "
+                               f"{self.process.returncode} (see its error output above)")
+        return json.loads(line)
+
+    def step(self) -> None:
+        self.process.stdin.write("step\n")
+        self.process.stdin.flush()
+        self.steps.append(self._reply())
+
+    def finish(self) -> dict:
+        self.process.stdin.write("finish\n")
+        self.process.stdin.flush()
+        final = self._reply()
+        self.process.wait()
+        times = [s["step_s"] for s in self.steps]
+        return {
+            "step_s": statistics.median(times),
+            "step_times_s": times,
+            "cpu_step_s": statistics.median(s["cpu_s"] for s in self.steps),
+            "page_faults_per_step": statistics.median(s["page_faults"] for s in self.steps),
+            "warmup_s": self.ready["warmup_s"],
+            "threads": self.ready["threads"],
+            **final,
+        }
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+
+def run_all(args: argparse.Namespace) -> dict[str, dict[str, dict]]:
+    """Set up every (model, variant) worker, then time their steps interleaved, round by round,
+    so that a change of machine load during the run hits all variants alike."""
+    workers: list[_Worker] = []
+    try:
+        for model in args.models:
+            for variant in VARIANTS:
+                print(f"setting up {model} / {variant} (warm-up, compilation) ...", file=sys.stderr, flush=True)
+                workers.append(_Worker(args, model, variant))
+        for round_index in range(args.steps):
+            print(f"timed round {round_index + 1}/{args.steps}", file=sys.stderr, flush=True)
+            order = workers if round_index % 2 == 0 else workers[::-1]
+            for worker in order:
+                worker.step()
+        runs: dict[str, dict[str, dict]] = {}
+        for worker in workers:
+            runs.setdefault(worker.model, {})[worker.variant] = worker.finish()
+        return runs
+    finally:
+        for worker in workers:
+            worker.kill()
 
 
 def summarise(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
@@ -270,6 +350,12 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
             "speedup_vs_eager": eager["step_s"] / default["step_s"],
             "ratio_to_floor": default["step_s"] / floor["step_s"],
             "memory_ratio": default["peak_mb"] / eager["peak_mb"] if eager["peak_mb"] > 0 else float("nan"),
+            # Diagnostics: process CPU time per step (all threads) and minor page faults per step.
+            "details": {
+                v: {k: by_variant[v][k] for k in ("step_times_s", "cpu_step_s", "page_faults_per_step",
+                                                  "warmup_s", "final_loss")}
+                for v in VARIANTS
+            },
         }
     return summary
 
@@ -278,10 +364,15 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Training step, {size}x{size} full batch, float32 — {machine['cpu']}, "
-                        f"{machine['torch_threads']} threads, device {machine['device']}")
+    table = Table(
+        title=f"Training step, {size}x{size} full batch, float32 - {machine['cpu']}, "
+              f"{machine['torch_threads']} threads, {machine['device']}",
+        caption="median step time (s) and peak memory (MB) above the model's own; targets: speedup "
+                f">= {TARGETS['speedup_vs_eager']}, default/floor <= {TARGETS['ratio_to_floor']}, "
+                f"memory ratio <= {TARGETS['memory_ratio']}",
+    )
     for column in ("model", "eager s", "default s", "floor s", "eager MB", "default MB",
-                   "speedup vs eager (>=3)", "default/floor (<=1.25)", "memory ratio (<=0.5)"):
+                   "speedup", "default/floor", "memory ratio"):
         table.add_column(column, justify="right")
 
     def mark(value: float, target: float, at_least: bool) -> str:
@@ -296,7 +387,7 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
             mark(row["ratio_to_floor"], TARGETS["ratio_to_floor"], False),
             mark(row["memory_ratio"], TARGETS["memory_ratio"], False),
         )
-    Console().print(table)
+    Console(width=max(Console().width, 130)).print(table)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -313,6 +404,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--hidden-layers", type=int, default=5, help="5 = 7 linear layers (reference)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--thp", action="store_true",
+                        help="all variants: PyTorch allocates large CPU tensors on transparent huge pages "
+                             "(THP_MEM_ALLOC_ENABLE=1), which removes most page-fault cost")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -328,19 +422,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.worker:
-        model, variant = args.worker.split(":")
-        result = run_variant(model, variant, args.size, args.steps, args.warmup, args.device,
-                             args.width, args.hidden_layers)
-        print(json.dumps(result))
-        return result
+        serve(args)
+        return {}
 
     machine = describe_machine(args.device)
-    runs: dict[str, dict[str, dict]] = {}
-    for model in args.models:
-        runs[model] = {}
-        for variant in VARIANTS:
-            print(f"running {model} / {variant} ...", file=sys.stderr, flush=True)
-            runs[model][variant] = _run_in_subprocess(args, model, variant)
+    runs = run_all(args)
     if hasattr(os, "getloadavg"):
         machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     summary = summarise(runs)
@@ -352,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict:
             "size": args.size, "steps": args.steps, "warmup": args.warmup, "width": args.width,
             "linear_layers": args.hidden_layers + 2, "dtype": "float32", "optimizer": "Adam(lr=1e-4)",
             "fused_env": os.environ.get("INR_BENCH_FUSED", "1"),
+            "thp_mem_alloc": bool(args.thp or os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"),
             "memory_method": runs[args.models[0]]["eager"]["memory_method"],
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -66,4 +66,6 @@ class EvaluationCallback(L.Callback):
         return {"record": self.record.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        info = dict(self.record.info)
         self.record.load_state_dict(state_dict["record"])
+        self.record.info.update(info)  # this run's settings win (a resume may extend max_steps)

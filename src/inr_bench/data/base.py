@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from inr_bench.errors import InrBenchError
+
 
 def coordinate_grid(signal_shape: tuple[int, ...], scale: float = 1.0) -> torch.Tensor:
     """Coordinates (N, d) of a grid: linspace(-1, 1, n) per axis times `scale`, 'ij'
@@ -53,14 +55,20 @@ class CoordinateDataModule(L.LightningDataModule):
 
     def __init__(self, name: str, chunk_size: int | None = None, coord_scale: float = 1.0) -> None:
         super().__init__()
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(f"data.chunk_size must be a positive number of points or null, got {chunk_size}")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+            raise InrBenchError(f"data.chunk_size must be a positive number of points or null, got {chunk_size!r}.")
         self.name = name
         self.chunk_size = chunk_size
         self.coord_scale = coord_scale
         self.coords: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
         self.signal_shape: tuple[int, ...] = ()
+        # The whole signal, for tasks that train on a sub-grid and evaluate the rest
+        # (`keep_subgrid`); the same tensors as coords/values/signal_shape otherwise.
+        self.full_coords: torch.Tensor | None = None
+        self.full_values: torch.Tensor | None = None
+        self.full_signal_shape: tuple[int, ...] = ()
+        self.subgrid: tuple[int, int] | None = None  # (axis, stride) once restricted
 
     @abstractmethod
     def load_signal(self) -> np.ndarray:
@@ -77,6 +85,30 @@ class CoordinateDataModule(L.LightningDataModule):
         self.signal_shape = tuple(int(n) for n in signal.shape[:-1])
         self.values = torch.from_numpy(np.ascontiguousarray(signal.reshape(-1, signal.shape[-1])))
         self.coords = coordinate_grid(self.signal_shape, self.coord_scale)
+        self.full_coords, self.full_values, self.full_signal_shape = self.coords, self.values, self.signal_shape
+
+    def keep_subgrid(self, axis: int, stride: int) -> torch.Tensor:
+        """Train on every `stride`-th sample along `axis` (indices 0, stride, 2 stride, ...).
+
+        `coords`, `values` and `signal_shape` become that sub-grid's, at their positions on the
+        whole signal's grid (not a new linspace), so the fit's evaluations score the training
+        points; `full_coords`, `full_values`, `full_signal_shape` keep the whole signal for the
+        task that evaluates the held-out points. Returns the kept indices along `axis`."""
+        if self.full_values is None:
+            raise RuntimeError("keep_subgrid() needs setup() first")
+        if self.subgrid is not None:
+            raise RuntimeError(f"the training points are already restricted (axis, stride) = {self.subgrid}")
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        shape = self.full_signal_shape
+        kept = torch.arange(0, shape[axis], stride)
+        grid_coords = self.full_coords.reshape(*shape, -1).index_select(axis, kept)
+        grid_values = self.full_values.reshape(*shape, -1).index_select(axis, kept)
+        self.signal_shape = tuple(grid_values.shape[:-1])
+        self.coords = grid_coords.reshape(-1, grid_coords.shape[-1]).contiguous()
+        self.values = grid_values.reshape(-1, grid_values.shape[-1]).contiguous()
+        self.subgrid = (axis, stride)
+        return kept
 
     @property
     def coord_dim(self) -> int:

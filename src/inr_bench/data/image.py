@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from inr_bench.data.base import CoordinateDataModule
-from inr_bench.data.paths import IMAGE_SUFFIXES, list_files, require_file
+from inr_bench.data.paths import IMAGE_SUFFIXES, describe_file_content, list_files, require_file
 from inr_bench.errors import InrBenchError
 
 SKIMAGE_PICTURES = (
@@ -24,6 +24,7 @@ SKIMAGE_PICTURES = (
     "logo", "moon", "motorcycle_left", "page", "retina", "rocket", "text",
 )  # fmt: skip
 CROPS = ("top_left", "center")
+SKIP_FIX = "Replace or delete it, or pass `data.skip_bad_files=true` to skip unreadable files."
 CHANNEL_MODES = ("first", "luminance", "rgb")
 
 
@@ -47,18 +48,42 @@ def load_skimage_picture(name: str) -> np.ndarray:
 
 
 def read_image_file(path: Path) -> np.ndarray:
-    """Pixels of an image file; a clear error naming the file when it cannot be decoded."""
+    """Pixels of an image file; a clear error naming the file when it cannot be decoded.
+
+    Palette and CMYK/YCbCr/LAB/HSV images are converted to RGB(A) (their raw arrays are palette
+    indices or another colour space); 32-bit integer images must hold 16-bit values."""
     from PIL import Image, UnidentifiedImageError
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise InrBenchError(f"Cannot read image {path}: the file is empty (0 bytes). {SKIP_FIX}")
     try:
         with Image.open(path) as image:
             image.load()
-            return np.asarray(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            if image.mode in ("P", "PA"):
+                image = image.convert("RGBA")
+            elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                image = image.convert("RGB")
+            pixels = np.asarray(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise InrBenchError(
-            f"Cannot read image {path}: {error}. The file is truncated, corrupt or not an image. "
-            f"Replace or delete it, or pass `data.skip_bad_files=true` to skip unreadable files."
+            f"Cannot read image {path}: {error}. The file is truncated, corrupt or not an image."
+            f"{describe_file_content(path)} {SKIP_FIX}"
         ) from error
+    if pixels.dtype == np.int32:  # PIL mode "I": 16-bit data in 32-bit integers
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            raise InrBenchError(
+                f"Cannot read image {path}: 32-bit integer pixels outside 0..65535 have no known white "
+                f"level. Convert it to 8- or 16-bit first. {SKIP_FIX}"
+            )
+        pixels = pixels.astype(np.uint16)
+    elif pixels.dtype.kind == "f" and pixels.size and (
+        not np.isfinite(pixels).all() or pixels.min() < -1e-3 or pixels.max() > 1 + 1e-3
+    ):
+        raise InrBenchError(
+            f"Cannot read image {path}: floating-point pixels must be finite and lie in [0, 1], these range over "
+            f"[{pixels.min():.4g}, {pixels.max():.4g}]. Convert it to 8- or 16-bit, or rescale it to [0, 1]. {SKIP_FIX}"
+        )
+    return pixels
 
 
 def to_unit_float(pixels: np.ndarray) -> np.ndarray:
@@ -164,11 +189,17 @@ class ImageDataModule(CoordinateDataModule):
             except InrBenchError as error:
                 if not self.skip_bad_files:
                     raise
-                warnings.warn(f"Skipping unreadable image: {error}", stacklevel=2)
+                reason = str(error).replace(f" {SKIP_FIX}", "")
+                warnings.warn(f"data.skip_bad_files=true: skipping {path.name}: {reason}", stacklevel=2)
                 continue
             readable += 1
             if readable == self.index:
                 return pixels, path
+        if readable < 0:
+            raise InrBenchError(
+                f"None of the {len(files)} image files in {Path(self.path).resolve()} could be read (the "
+                f"warnings above say why for each). Replace them, or point data.path at another folder."
+            )
         raise InrBenchError(
             f"data.index={self.index} but {Path(self.path).resolve()} holds only {readable + 1} readable "
             f"image(s) (of {len(files)} image files); use data.index between 0 and {readable}."
@@ -188,7 +219,15 @@ class ImageDataModule(CoordinateDataModule):
         return pixels
 
     def load_signal(self) -> np.ndarray:
-        return preprocess_image(self.raw_pixels(), self.size, self.crop, self.channels)
+        pixels = self.raw_pixels()
+        side = min(pixels.shape[:2]) if pixels.ndim >= 2 else 0
+        if isinstance(self.size, int) and not isinstance(self.size, bool) and self.size > side:
+            raise InrBenchError(
+                f"data.size={self.size} is larger than the image ({self.source}: {pixels.shape[1]}x"
+                f"{pixels.shape[0]}, square crop {side}x{side}): the fit would be to an upsampled picture. "
+                f"Use data.size={side} or less."
+            )
+        return preprocess_image(pixels, self.size, self.crop, self.channels)
 
     def save_outputs(self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None) -> list[Path]:
         from inr_bench.visualize import save_image_comparison

@@ -47,6 +47,20 @@ def list_files(folder: str | os.PathLike, suffixes: tuple[str, ...], hint: str |
     return files
 
 
+def describe_file_content(path: str | os.PathLike) -> str:
+    """A short guess at what a file that failed to decode holds (HTML page, text), or ''."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(512)
+    except OSError:
+        return ""
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return " It looks like an HTML/XML page (a failed or redirected download?)."
+    if head and all(32 <= byte < 127 or byte in (9, 10, 13) for byte in head):
+        return " It looks like a text file."
+    return ""
+
+
 def require_file(path: str | os.PathLike, hint: str | None = None) -> Path:
     """`path` as a Path if it is a file; else a clear error saying where it was looked for."""
     path = Path(path).expanduser()

@@ -13,13 +13,15 @@ function. The eps clamp follows damping.py exactly: delta(v) uses max(|v|, eps) 
 clamp's gradient is zero where |v| < eps (passed through at |v| == eps, as torch.clamp does).
 A damping without an entry in DERIVATIVES falls back to eager autograd.
 
-Kernels are compiled lazily, on first use, once per (damping, damping_input, w0, eps, dtype,
-device); each gets its own code object, so dynamo's per-code recompile limit is never shared
-between configurations. A second input shape (e.g. the last, smaller chunk of chunked
-training) triggers one recompile with a dynamic size; after that no shape recompiles.
+Kernels are compiled lazily, on first use, once per (damping, eps, dtype, device): w0 and the
+damping_input mode are runtime arguments and the kernels are compiled for dynamic sizes, so no
+new shape of the same rank (chunked training, evaluation at another resolution) and no w0
+recompiles them. (Flattening to one rank would make dynamo guard on the view's base.)
+Each kernel gets its own code object, so dynamo's per-code recompile limit is never shared.
 
 Eager instead of fused: `DampedSine(fused=False)`, or the environment variable
-INR_BENCH_FUSED=0. If compilation fails (no C++ compiler, unsupported platform), one
+INR_BENCH_FUSED=0. Activations under 2^20 elements run eagerly too (compiling would cost more
+than it saves; INR_BENCH_FUSED_MIN_NUMEL changes the bound, 0 fuses every size). If compilation fails (no C++ compiler, unsupported platform), one
 one-line warning is issued and the activation runs eagerly from then on.
 """
 
@@ -29,13 +31,13 @@ import os
 import threading
 import types
 import warnings
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 
 from inr_bench.nn.damping import DAMPINGS, safe_eps
 
-Derivative = Callable[[torch.Tensor, float], Union[torch.Tensor, float]]
+Derivative = Callable[[torch.Tensor, float], "torch.Tensor | float"]
 
 
 # --- d delta / dv, written by hand. Adding a damping = one entry here (plus DAMPINGS). ---
@@ -62,33 +64,44 @@ def fused_enabled() -> bool:
     return os.environ.get("INR_BENCH_FUSED", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def min_fused_numel() -> int:
+    """Smallest activation (in elements) that uses the fused kernels; smaller ones run eagerly.
+
+    Compiling costs seconds once per process (tens of seconds with a cold cache), which a small
+    activation never earns back, and its memory does not matter. Default 2^20 elements (e.g.
+    4096 coordinates at width 256); set INR_BENCH_FUSED_MIN_NUMEL=0 to fuse every size."""
+    return int(os.environ.get("INR_BENCH_FUSED_MIN_NUMEL", 1 << 20))
+
+
 def eager_damped_sine(z: torch.Tensor, w0: float, damping: str, damping_input: str, eps: float) -> torch.Tensor:
     """The straightforward formulation, differentiated by autograd (the reference)."""
     u = w0 * z
     return torch.sin(u) * DAMPINGS[damping][0](u if damping_input == "scaled" else z, eps)
 
 
-def _make_kernels(w0: float, damping: str, damping_input: str, eps: float):
-    """Plain-PyTorch forward and backward functions for one configuration."""
+def _make_kernels(damping: str, eps: float):
+    """Plain-PyTorch forward and backward of one damping, for flat tensors.
+
+    `scales` = tensor([w0, v_scale]) with v_scale = w0 for damping_input="scaled", 1 for "raw":
+    runtime data, so one compiled kernel serves every w0 and both modes (a tensor, not Python
+    floats, so that dynamo never specialises on their values). eps is a constant of the kernel
+    (a clamp bound must be one)."""
     delta = DAMPINGS[damping][0]
     derivative = DERIVATIVES[damping]
-    scaled = damping_input == "scaled"
-    dv_dz = w0 if scaled else 1.0
 
-    def forward(z: torch.Tensor) -> torch.Tensor:
-        u = z * w0
-        return torch.sin(u) * delta(u if scaled else z, eps)
+    def forward(z: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        return torch.sin(z * scales[0]) * delta(z * scales[1], eps)
 
-    def backward(z: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def backward(z: torch.Tensor, grad: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        w0, v_scale = scales[0], scales[1]
         u = z * w0
-        v = u if scaled else z
+        v = z * v_scale
         out = grad * (torch.cos(u) * w0) * delta(v, eps)
         d = derivative(v, eps)
-        if isinstance(d, float):
-            if d != 0.0:
-                out = out + grad * torch.sin(u) * (d * dv_dz)
-        else:
-            out = out + grad * torch.sin(u) * d * dv_dz
+        if not isinstance(d, float):
+            out = out + grad * torch.sin(u) * d * v_scale
+        elif d != 0.0:
+            out = out + grad * torch.sin(u) * (d * v_scale)
         return out
 
     return forward, backward
@@ -104,34 +117,45 @@ def _own_code(fn: Callable, name: str) -> Callable:
     return copy
 
 
-class _Kernels:
-    """Forward/backward of one configuration: compiled on first use, eager if that fails."""
+# Inductor on CPU decides at compile time whether a loop runs on several threads, from the size
+# of the example input; with dynamic sizes that decision would be frozen by whichever call came
+# first (a small one makes a serial kernel, reused from the on-disk cache by later processes).
+# dynamic_threads always emits an OpenMP parallel loop and lets the runtime pick the threads.
+_OPTIONS = {"cpp.dynamic_threads": True}
 
-    def __init__(self, key: tuple, w0: float, damping: str, damping_input: str, eps: float) -> None:
+
+class _Kernels:
+    """Forward/backward of one (damping, eps, dtype, device): compiled on first use, eager if
+    compilation fails. Kernels see contiguous tensors of dynamic sizes, so they compile once per
+    number of dimensions whatever the shape (chunking, evaluation at another resolution)."""
+
+    def __init__(self, key: tuple, damping: str, eps: float) -> None:
         self.key = key
-        self.forward_eager, self.backward_eager = _make_kernels(w0, damping, damping_input, eps)
-        tag = f"damped_sine_{damping}_{damping_input}_{len(_CACHE)}"
-        # dynamic=None: static kernel for the first shape, one dynamic-size recompile if a
-        # second shape appears, none afterwards.
-        self.forward_compiled = torch.compile(_own_code(self.forward_eager, tag + "_fwd"), fullgraph=True)
-        self.backward_compiled = torch.compile(_own_code(self.backward_eager, tag + "_bwd"), fullgraph=True)
+        self.forward_eager, self.backward_eager = _make_kernels(damping, eps)
+        tag = f"damped_sine_{damping}_{len(_CACHE)}"
+        self.forward_compiled = torch.compile(
+            _own_code(self.forward_eager, tag + "_fwd"), fullgraph=True, dynamic=True, options=_OPTIONS
+        )
+        self.backward_compiled = torch.compile(
+            _own_code(self.backward_eager, tag + "_bwd"), fullgraph=True, dynamic=True, options=_OPTIONS
+        )
         self.broken = False
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
         if not self.broken:
             try:
-                return self.forward_compiled(z)
+                return self.forward_compiled(z.contiguous(), scales)
             except Exception as error:  # noqa: BLE001 - any compiler failure means "run eagerly"
                 self._give_up(error)
-        return self.forward_eager(z)
+        return self.forward_eager(z, scales)
 
-    def backward(self, z: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def backward(self, z: torch.Tensor, grad: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
         if not self.broken:
             try:
-                return self.backward_compiled(z, grad)
+                return self.backward_compiled(z.contiguous(), grad.contiguous(), scales)
             except Exception as error:  # noqa: BLE001
                 self._give_up(error)
-        return self.backward_eager(z, grad)
+        return self.backward_eager(z, grad, scales)
 
     def _give_up(self, error: Exception) -> None:
         self.broken = True
@@ -139,6 +163,7 @@ class _Kernels:
 
 
 _CACHE: dict[tuple, _Kernels] = {}
+_SCALES: dict[tuple, torch.Tensor] = {}
 _LOCK = threading.Lock()
 _WARNED = False
 
@@ -153,35 +178,46 @@ def _warn_once(error: Exception) -> None:
         f"inr_bench: torch.compile failed ({type(error).__name__}: {first}); damped-sine activations "
         f"run eagerly (slower, more memory). Set INR_BENCH_FUSED=0 to silence this.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=2,
     )
 
 
-def _kernels(w0: float, damping: str, damping_input: str, eps: float, z: torch.Tensor) -> _Kernels:
-    key = (damping, damping_input, w0, eps, z.dtype, z.device.type, z.device.index)
+def _kernels(damping: str, eps: float, z: torch.Tensor) -> _Kernels:
+    key = (damping, eps, z.dtype, z.device.type, z.device.index)
     kernels = _CACHE.get(key)
     if kernels is None:
         with _LOCK:
             kernels = _CACHE.get(key)
             if kernels is None:
-                kernels = _CACHE[key] = _Kernels(key, w0, damping, damping_input, eps)
+                kernels = _CACHE[key] = _Kernels(key, damping, eps)
     return kernels
+
+
+def _scales(w0: float, v_scale: float, z: torch.Tensor) -> torch.Tensor:
+    """tensor([w0, v_scale]) in z's dtype on z's device, made once per value."""
+    key = (w0, v_scale, z.dtype, z.device)
+    scales = _SCALES.get(key)
+    if scales is None:
+        scales = _SCALES[key] = torch.tensor([w0, v_scale], dtype=z.dtype, device=z.device)
+    return scales
 
 
 class _DampedSineFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z: torch.Tensor, kernels: _Kernels) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z)
-        ctx.kernels = kernels
-        return kernels.forward(z)
+    def forward(ctx, z: torch.Tensor, kernels: _Kernels, scales: torch.Tensor):  # type: ignore[override]
+        ctx.save_for_backward(z)  # the only full-size tensor kept: backward recomputes the rest
+        ctx.kernels, ctx.scales = kernels, scales
+        return kernels.forward(z, scales)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (z,) = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph=True (e.g. fitting image gradients): differentiable eager formula.
-            return ctx.kernels.backward_eager(z, grad), None
-        return ctx.kernels.backward(z, grad.contiguous()), None
+            grad_z = ctx.kernels.backward_eager(z, grad, ctx.scales)
+        else:
+            grad_z = ctx.kernels.backward(z, grad, ctx.scales)
+        return grad_z, None, None
 
 
 def damped_sine(
@@ -193,8 +229,9 @@ def damped_sine(
 ) -> torch.Tensor:
     """sin(w0 z) * delta(v) with v = w0 z (damping_input="scaled") or v = z ("raw").
 
-    Fused kernels forward and backward (saving only z); eager autograd when INR_BENCH_FUSED=0,
-    when the damping has no entry in DERIVATIVES, or after compilation failed.
+    Fused kernels forward and backward, saving only z. Eager autograd instead when
+    INR_BENCH_FUSED=0, for activations smaller than `min_fused_numel()`, when the damping has no
+    entry in DERIVATIVES, or after compilation failed.
     """
     if damping_input not in ("scaled", "raw"):
         raise ValueError(f"damping_input must be 'scaled' or 'raw', got {damping_input!r}")
@@ -202,11 +239,18 @@ def damped_sine(
         raise KeyError(f"unknown damping {damping!r}; valid: {', '.join(sorted(DAMPINGS))}")
     w0 = float(w0)
     eps = float(eps) if eps is not None else safe_eps(z.dtype)
-    if damping not in DERIVATIVES or not fused_enabled() or not z.is_floating_point():
+    if (
+        damping not in DERIVATIVES
+        or not fused_enabled()
+        or not z.is_floating_point()
+        or z.numel() == 0
+        or z.numel() < min_fused_numel()
+    ):
         return eager_damped_sine(z, w0, damping, damping_input, eps)
-    kernels = _kernels(w0, damping, damping_input, eps, z)
+    kernels = _kernels(damping, eps, z)
     if kernels.broken:
         return eager_damped_sine(z, w0, damping, damping_input, eps)
+    scales = _scales(w0, w0 if damping_input == "scaled" else 1.0, z)
     if torch.is_grad_enabled() and z.requires_grad:
-        return _DampedSineFunction.apply(z, kernels)
-    return kernels.forward(z)
+        return _DampedSineFunction.apply(z, kernels, scales)
+    return kernels.forward(z, scales)

@@ -8,8 +8,8 @@ The Instant-NGP baseline is this encoding in front of a small ReLU MLP:
 CoordinateMLP builds one input layer (L*F -> 64) and `hidden_layers` layers 64 -> 64, each
 followed by the activation, then a linear head: hidden_layers=1 gives the paper's MLP with two
 hidden layers of 64 neurons (REFERENCE.md "2x64"; `n_hidden_layers: 2, n_neurons: 64` in
-instant-ngp's configs/image/base.json). One difference remains: tiny-cuda-nn's fully fused MLP has no
-biases, CoordinateMLP's layers have (64 + 64 + out extra parameters, PyTorch's default init).
+instant-ngp's configs/image/base.json). One difference remains: tiny-cuda-nn's fully fused MLP
+has no biases, CoordinateMLP's layers have (64 + 64 + out extra parameters, PyTorch's default).
 The optimiser of the paper (Adam lr 1e-2, betas (0.9, 0.99), eps 1e-15) belongs to the config.
 
 Defaults and their sources (Müller et al. 2022, Table 1 and Sec. 3):
@@ -20,6 +20,9 @@ Defaults and their sources (Müller et al. 2022, Table 1 and Sec. 3):
 - N_max = 2048: Table 1 gives 512 .. 524288 and the paper chooses N_max "to match the finest
   detail in the training data"; 2048 is 8 times the side of SPDER's 256x256 images. instant-ngp's
   image config sets no N_max: tiny-cuda-nn's default growth factor 2 gives N_max = 16 * 2^15.
+  For audio (d = 1, one vertex per sample wanted) set N_max near the number of samples; a 1-D
+  level stays dense up to N_l = T - 1. Audio coordinates span [-100, 100] (REFERENCE.md):
+  set bound=100.
 - Growth factor b = exp((ln N_max - ln N_min) / (L - 1)); level l has resolution
   N_l = floor(N_min * b^l) (Eq. 2-3).
 - Level l indexes its table densely, 1:1, when (N_l + 1)^d <= T, else through the spatial hash
@@ -62,6 +65,7 @@ class HashGridEncoding(nn.Module):
         finest_resolution: int = 2048,
         bound: float = 1.0,
         init_range: float = 1e-4,
+        output_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if not 1 <= in_features <= len(HASH_PRIMES):
@@ -86,6 +90,11 @@ class HashGridEncoding(nn.Module):
         self.base_resolution = base_resolution
         self.finest_resolution = finest_resolution
         self.bound = float(bound)
+        # Features are output_scale * the interpolated table entries. Adam's step does not depend
+        # on the gradient's scale, so the features then move output_scale times faster than
+        # with 1: a separate table learning rate (output_scale * lr) without a second optimiser
+        # group. Instant-NGP itself needs none (1.0): its one lr (1e-2) suits its ReLU MLP.
+        self.output_scale = float(output_scale)
         self.out_features = num_levels * features_per_level
 
         self.growth_factor = (
@@ -123,7 +132,7 @@ class HashGridEncoding(nn.Module):
         return (
             f"in_features={self.in_features}, levels={self.num_levels}, features_per_level={self.features_per_level}, "
             f"table=2^{self.log2_table_size}, resolutions={self.resolutions[0]}..{self.resolutions[-1]}, "
-            f"bound={self.bound}"
+            f"bound={self.bound}" + (f", output_scale={self.output_scale}" if self.output_scale != 1.0 else "")
         )
 
     def vertex_index(self, level: int, vertices: torch.Tensor) -> torch.Tensor:
@@ -152,4 +161,5 @@ class HashGridEncoding(nn.Module):
             )  # (N, 2^d)
             features = self.embeddings[rows]  # (N, 2^d, F)
             outputs.append((weights.unsqueeze(-1).to(features.dtype) * features).sum(-2))
-        return torch.cat(outputs, dim=-1)
+        encoded = torch.cat(outputs, dim=-1)
+        return encoded if self.output_scale == 1.0 else self.output_scale * encoded

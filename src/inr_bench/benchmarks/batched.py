@@ -1,0 +1,249 @@
+"""Batched many-signal fitting against the same fits one after another, measured in one run.
+
+    python -m inr_bench.benchmarks.batched --k 8 --size 64 --steps 100 --width 256
+    python -m inr_bench.benchmarks.batched --device cuda --k 1 2 4 8 16 32 64 --size 256
+
+For each K: K real DIV2K crops (channel 0, `--size` pixels square, from $INR_BENCH_DATA/div2k,
+repeated if K exceeds the folder) are fitted for `--steps` full-batch Adam steps by K networks
+(SPDER, sqrt damping, 7 linear layers of `--width`), first one network after another
+("sequential": a plain loop with a CoordinateMLP and its own Adam, no Lightning), then all K at
+once through `inr_bench.bench.batched` ("batched": stacked weights, batched matrix products,
+one Adam). Both start from the same initial networks and do the same arithmetic, so the figure
+is the cost of the layout alone: ratio = sequential seconds / batched seconds (> 1: batched
+is faster). Evaluation is left out of both. Warm-up steps (kernel compilation, allocator) come
+first and are not timed; the two variants alternate `--repeats` times and the median is taken,
+so slow drift of a shared machine's load affects both alike.
+
+`--with-train` also times K fits through `inr_bench.train.train` (Lightning, evaluations at
+steps 25/100/500, what the runner does for architectures it cannot stack).
+Results go to stdout and, with --out, to a JSON file (machine, device, torch, threads, load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def load_signals(k: int, size: int) -> torch.Tensor:
+    from inr_bench.data.image import preprocess_image, read_image_file
+    from inr_bench.data.paths import IMAGE_SUFFIXES, data_root, list_files
+
+    files = list_files(data_root() / "div2k", IMAGE_SUFFIXES)
+    arrays = [preprocess_image(read_image_file(files[i % len(files)]), size) for i in range(k)]
+    return torch.from_numpy(np.stack([a.reshape(-1, a.shape[-1]) for a in arrays]))
+
+
+def make_nets(k: int, width: int, hidden_layers: int, damping: str):
+    from inr_bench.nn.activations import DampedSine
+    from inr_bench.nn.mlp import CoordinateMLP
+
+    nets = []
+    for i in range(k):
+        torch.manual_seed(i)
+        nets.append(
+            CoordinateMLP(
+                2, 1, functools.partial(DampedSine, damping=damping), width=width, hidden_layers=hidden_layers
+            )
+        )
+    return nets
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_sequential(nets, coords, values, steps: int, lr: float, device) -> float:
+    total = 0.0
+    for net, target in zip(nets, values, strict=True):
+        net = net.to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            ((net(coords) - target).pow(2).sum() / target.numel()).backward()
+            opt.step()
+        _sync(device)
+        total += time.perf_counter() - start
+    return total
+
+
+def time_batched(nets, coords, values, steps: int, lr: float, device) -> float:
+    from inr_bench.bench.batched import BatchedCoordinateMLP
+
+    model = BatchedCoordinateMLP(nets).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = values.shape[1] * values.shape[2]
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        ((model(coords) - values).pow(2).sum(dim=(1, 2)).sum() / n).backward()
+        opt.step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def time_train(k: int, size: int, steps: int, width: int) -> float:
+    """K fits through inr_bench.train.train, as the runner does for what it cannot stack."""
+    import tempfile
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from inr_bench.config import CONFIG_DIR
+    from inr_bench.train import train
+
+    total = 0.0
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"),
+    ):
+        for i in range(k):
+            cfg = compose(
+                config_name="config",
+                overrides=[
+                    "data=div2k",
+                    f"data.index={i}",
+                    f"data.size={size}",
+                    f"trainer.max_steps={steps}",
+                    f"model.net.width={width}",
+                    f"paths.output_dir={tmp}/{i}",
+                    "callbacks=none",
+                    "save_outputs=false",
+                ],
+            )
+            with open_dict(cfg):
+                cfg.logger = {}
+                cfg.trainer.enable_progress_bar = False
+            start = time.perf_counter()
+            train(cfg)
+            total += time.perf_counter() - start
+    return total
+
+
+def machine(device: torch.device) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        info["load_average_1min"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return info
+
+
+def measure(k: int, args, device: torch.device) -> dict:
+    from inr_bench.data.base import coordinate_grid
+
+    coords = coordinate_grid((args.size, args.size)).to(device)
+    values = load_signals(k, args.size).to(device)
+    nets = make_nets(k, args.width, args.hidden_layers, args.damping)
+    # Warm-up (compilation of the fused activation, allocator): untimed.
+    time_sequential([nets[0]], coords, values[:1], args.warmup, args.lr, device)
+    time_batched(nets, coords, values, args.warmup, args.lr, device)
+    sequential, batched = [], []
+    for _ in range(args.repeats):
+        sequential.append(
+            time_sequential(
+                make_nets(k, args.width, args.hidden_layers, args.damping),
+                coords,
+                values,
+                args.steps,
+                args.lr,
+                device,
+            )
+        )
+        batched.append(
+            time_batched(
+                make_nets(k, args.width, args.hidden_layers, args.damping),
+                coords,
+                values,
+                args.steps,
+                args.lr,
+                device,
+            )
+        )
+    row = {
+        "k": k,
+        "sequential_s": statistics.median(sequential),
+        "batched_s": statistics.median(batched),
+        "sequential_runs_s": sequential,
+        "batched_runs_s": batched,
+    }
+    row["ratio_sequential_over_batched"] = row["sequential_s"] / row["batched_s"]
+    row["batched_fits_per_s"] = k / row["batched_s"]
+    if args.with_train:
+        row["train_s"] = time_train(k, args.size, args.steps, args.width)
+        row["ratio_train_over_batched"] = row["train_s"] / row["batched_s"]
+    return row
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--k", type=int, nargs="+", default=[8], help="signals per batch (several: one row each)"
+    )
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--hidden-layers", type=int, default=5)
+    parser.add_argument("--damping", default="sqrt", help="sqrt: SPDER; one: SIREN")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    parser.add_argument("--with-train", action="store_true", help="also time K fits through inr_bench.train")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_float32_matmul_precision("highest")
+    device = torch.device(args.device)
+    report = {
+        "machine": machine(device),
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "rows": [],
+    }
+    report["settings"]["out"] = str(args.out) if args.out else None
+    for k in args.k:
+        row = measure(k, args, device)
+        report["rows"].append(row)
+        extra = (
+            f", through train() {row['train_s']:.1f} s (x{row['ratio_train_over_batched']:.2f})"
+            if "train_s" in row
+            else ""
+        )
+        print(
+            f"K={k:3d}: sequential {row['sequential_s']:.2f} s, batched {row['batched_s']:.2f} s, "
+            f"ratio {row['ratio_sequential_over_batched']:.2f}{extra}",
+            flush=True,
+        )
+    report["machine"]["load_average_1min_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

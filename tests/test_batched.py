@@ -1,0 +1,220 @@
+"""Batched many-signal fitting equals K separate fits (inr_bench.bench.batched)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from inr_bench.bench.batched import BatchedCoordinateMLP, batchable, fit_batched
+from inr_bench.data.base import coordinate_grid
+from inr_bench.data.image import preprocess_image, read_image_file
+from inr_bench.metrics import evaluate_signal
+from inr_bench.nn.activations import DampedSine, ReLU
+from inr_bench.nn.encodings import GaussianFourierFeatures
+from inr_bench.nn.hash_grid import HashGridEncoding
+from inr_bench.nn.mlp import CoordinateMLP
+
+SIZE, WIDTH, LAYERS, STEPS = 16, 32, 2, 20
+# Eager activations (fused=False): the equality under test does not depend on the activation's
+# kernel (both sides use the same one), and eager skips compilation time in a short test.
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices gain nothing from threads; on a busy machine OpenMP waits slow them down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def div2k_signals(shared_data, count: int, size: int = SIZE) -> torch.Tensor:
+    """(count, size*size, 1) channel 0 of the first real DIV2K crops, in [-1, 1]."""
+    files = sorted((shared_data / "div2k").glob("*.png"))[:count]
+    arrays = [preprocess_image(read_image_file(path), size) for path in files]
+    return torch.from_numpy(np.stack([a.reshape(-1, a.shape[-1]) for a in arrays]))
+
+
+def make_nets(count: int, activation, seed0: int = 0, encoding=None) -> list[CoordinateMLP]:
+    nets = []
+    for k in range(count):
+        torch.manual_seed(seed0 + k)  # separately initialised: every network differs
+        nets.append(CoordinateMLP(2, 1, activation, width=WIDTH, hidden_layers=LAYERS, encoding=encoding))
+    return nets
+
+
+def separate_fit(net: CoordinateMLP, coords, values, steps: int, lr: float) -> tuple[list[float], dict]:
+    """One network alone, as INRFitModule fits it: sum of squares / N, Adam, full batch."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        error = (net(coords) - values).pow(2).sum()
+        (error / values.numel()).backward()
+        losses.append(float(error.detach().double()) / values.numel())
+        opt.step()
+    with torch.no_grad():
+        final = evaluate_signal(net(coords), values, (SIZE, SIZE), 2.0)
+    return losses, final
+
+
+@pytest.mark.parametrize(
+    "name, activation, lr",
+    [
+        ("spder", functools.partial(DampedSine, damping="sqrt", fused=False), 1e-4),
+        ("siren", functools.partial(DampedSine, damping="one", fused=False), 1e-4),
+        ("relu", ReLU, 1e-3),
+    ],
+)
+def test_k_batched_fits_equal_k_separate_fits(shared_data, name, activation, lr):
+    k = 4
+    values = div2k_signals(shared_data, k)
+    coords = coordinate_grid((SIZE, SIZE))
+    nets = make_nets(k, activation)
+    separate = [separate_fit(_copy(net), coords, values[i], STEPS, lr) for i, net in enumerate(nets)]
+
+    result = fit_batched(
+        nets,
+        coords,
+        values,
+        (SIZE, SIZE),
+        2.0,
+        functools.partial(torch.optim.Adam, lr=lr),
+        max_steps=STEPS,
+        eval_steps=[5],
+        track_rho_every_step=False,
+    )
+    for i, record in enumerate(result.records):
+        losses, final = separate[i]
+        assert record.status == "ok"
+        curve = [loss for _, loss in record.loss_curve]
+        assert len(curve) == STEPS
+        # float32 rounding: the batched and single matrix products add in different orders
+        np.testing.assert_allclose(curve, losses, rtol=2e-4, atol=0)
+        assert [entry["step"] for entry in record.evals] == [5, STEPS]
+        assert record.evals[-1]["loss"] == pytest.approx(final["loss"], rel=1e-3)
+        assert record.evals[-1]["psnr"] == pytest.approx(final["psnr"], abs=5e-3)
+        assert record.evals[-1]["rho_ag"] == pytest.approx(final["rho_ag"], abs=1e-6)
+        # the loss really fell: these are fits, not a no-op
+        assert curve[-1] < 0.95 * curve[0]
+
+
+def _copy(net):
+    import copy
+
+    return copy.deepcopy(net)
+
+
+def test_parameters_after_batched_fit_equal_separate_parameters(shared_data):
+    k = 3
+    values = div2k_signals(shared_data, k)
+    coords = coordinate_grid((SIZE, SIZE))
+    nets = make_nets(k, functools.partial(DampedSine, damping="sqrt", fused=False), seed0=10)
+    alone = [_copy(net) for net in nets]
+    for i, net in enumerate(alone):
+        separate_fit(net, coords, values[i], STEPS, 1e-4)
+    stack = BatchedCoordinateMLP(nets)
+    opt = torch.optim.Adam(stack.parameters(), lr=1e-4)
+    for _ in range(STEPS):
+        opt.zero_grad(set_to_none=True)
+        (stack(coords) - values).pow(2).sum(dim=(1, 2)).div(values[0].numel()).sum().backward()
+        opt.step()
+    for i, net in enumerate(alone):
+        batched_net = stack.network(i)
+        for (name, a), (_, b) in zip(net.named_parameters(), batched_net.named_parameters(), strict=True):
+            scale = a.detach().abs().max().item()
+            np.testing.assert_allclose(
+                b.detach().numpy(), a.detach().numpy(), rtol=0, atol=1e-5 * scale, err_msg=name
+            )
+
+
+def test_fourier_feature_buffers_stay_per_network(shared_data):
+    """Encodings without parameters but with per-network buffers (Fourier features' B)."""
+    k = 2
+    values = div2k_signals(shared_data, k)
+    coords = coordinate_grid((SIZE, SIZE))
+    encoding = functools.partial(GaussianFourierFeatures, num_features=8, scale=2.0)
+    nets = make_nets(k, ReLU, encoding=encoding)
+    assert not torch.equal(nets[0].encoding.B, nets[1].encoding.B)
+    stack = BatchedCoordinateMLP(nets)
+    with torch.no_grad():
+        out = stack(coords)
+        for i, net in enumerate(nets):
+            torch.testing.assert_close(out[i], net(coords), rtol=1e-5, atol=1e-6)
+    assert values.shape[0] == k
+
+
+def test_hash_grid_networks_are_not_batchable():
+    net = CoordinateMLP(
+        2,
+        1,
+        ReLU,
+        width=16,
+        hidden_layers=1,
+        encoding=functools.partial(HashGridEncoding, log2_table_size=10),
+    )
+    ok, why = batchable(net)
+    assert not ok and "trainable" in why
+    with pytest.raises(ValueError):
+        BatchedCoordinateMLP([net])
+
+
+def test_a_diverging_fit_fails_alone_and_the_others_go_on(shared_data):
+    k = 3
+    values = div2k_signals(shared_data, k).clone()
+    values[1, 7, 0] = math.nan  # one corrupt value: signal 1's loss is NaN from step 1
+    coords = coordinate_grid((SIZE, SIZE))
+    nets = make_nets(k, functools.partial(DampedSine, damping="sqrt", fused=False))
+    reference = separate_fit(_copy(nets[2]), coords, values[2], 10, 1e-4)[0]
+    result = fit_batched(
+        nets,
+        coords,
+        values,
+        (SIZE, SIZE),
+        2.0,
+        functools.partial(torch.optim.Adam, lr=1e-4),
+        max_steps=10,
+        eval_steps=[5],
+    )
+    assert result.failed == [1]
+    assert result.records[1].status == "failed" and "NonFiniteLossError" in result.records[1].reason
+    assert result.records[1].evals == []
+    for i in (0, 2):
+        assert result.records[i].status == "ok"
+        assert [entry["step"] for entry in result.records[i].evals] == [5, 10]
+    np.testing.assert_allclose([loss for _, loss in result.records[2].loss_curve], reference, rtol=2e-4)
+
+
+def test_benchmark_command_reports_a_ratio(shared_data, monkeypatch, tmp_path):
+    """`python -m inr_bench.benchmarks.batched` runs and reports; speed itself is never asserted."""
+    from inr_bench.benchmarks.batched import main
+
+    monkeypatch.setenv("INR_BENCH_FUSED", "0")
+    out = tmp_path / "bench.json"
+    report = main(
+        [
+            "--k",
+            "2",
+            "--size",
+            "8",
+            "--steps",
+            "2",
+            "--width",
+            "16",
+            "--hidden-layers",
+            "1",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    row = report["rows"][0]
+    assert row["k"] == 2 and row["ratio_sequential_over_batched"] > 0
+    assert out.is_file() and "torch" in report["machine"]
