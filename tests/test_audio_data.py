@@ -120,7 +120,7 @@ def test_fit_short_crop_end_to_end(make_config, tmp_path, shared_data):
     cfg = make_config(
         "experiment=paper_audio", "data=bach", "data.seconds=0.05", "data.chunk_size=1000",
         "model.net.width=64", "trainer.max_steps=6", "eval_steps=[2]",
-        "+model.net.activation.fused=false",  # eager: no kernel compilation in a short test
+        "++model.net.activation.fused=false",  # eager: no kernel compilation in a short test
     )
     result = train(cfg)
     run = tmp_path / "run"

@@ -156,7 +156,10 @@ def test_compile_failure_warns_once_in_one_line_and_falls_back_to_eager(monkeypa
 def test_double_backward_matches_eager():
     z = torch.randn(50, dtype=torch.float64) * 0.3
     results = []
-    for fn in (lambda t: damped_sine(t, W0, "sqrt"), lambda t: eager_damped_sine(t, W0, "sqrt", "scaled", 1e-300)):
+    for fn in (
+        lambda t: damped_sine(t, W0, "sqrt"),
+        lambda t: eager_damped_sine(t, W0, "sqrt", "scaled", 1e-300),
+    ):
         x = z.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(fn(x).sum(), x, create_graph=True)
         (gg,) = torch.autograd.grad(g.sum(), x)

@@ -104,7 +104,7 @@ def test_fit_tiny_video_end_to_end(make_config, tmp_path):
     cfg = make_config(
         "data=bikes", "experiment=video_small", "data.num_frames=4", "data.size=16", "data.chunk_size=300",
         "model.net.width=64", "trainer.max_steps=6", "eval_steps=[2]",
-        "+model.net.activation.fused=false",  # eager: no kernel compilation in a short test
+        "++model.net.activation.fused=false",  # eager: no kernel compilation in a short test
     )
     result = train(cfg)
     run = tmp_path / "run"

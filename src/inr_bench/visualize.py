@@ -88,7 +88,7 @@ def _amplitude_spectrum_db(samples: np.ndarray) -> np.ndarray:
 def save_audio_comparison(
     truth: np.ndarray, pred: np.ndarray, sample_rate: int, path: Path, metrics: dict | None = None
 ) -> Path:
-    """Waveforms (whole clip and a 20 ms zoom at its middle) and amplitude spectra of the ground
+    """Waveforms (whole clip and a 20 ms zoom around its peak) and amplitude spectra of the ground
     truth and the reconstruction, 1-D arrays, in one picture."""
     truth, pred = np.asarray(truth).reshape(-1), np.asarray(pred).reshape(-1)
     seconds = np.arange(truth.shape[0]) / sample_rate
@@ -97,9 +97,9 @@ def save_audio_comparison(
         f"reconstruction: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
     )
     half = max(int(0.01 * sample_rate), 1)
-    middle = truth.shape[0] // 2
-    zoom = slice(max(middle - half, 0), min(middle + half, truth.shape[0]))
-    for axis, part, title in ((axes[0], slice(None), "waveform"), (axes[1], zoom, "waveform, 20 ms at the middle")):
+    peak = int(np.argmax(np.abs(truth)))  # zoom where the clip is loudest, not into a pause
+    zoom = slice(max(peak - half, 0), min(peak + half, truth.shape[0]))
+    for axis, part, title in ((axes[0], slice(None), "waveform"), (axes[1], zoom, "waveform, 20 ms around the peak")):
         axis.plot(seconds[part], truth[part], lw=0.6, color="black", label="ground truth")
         axis.plot(seconds[part], pred[part], lw=0.6, color="tab:orange", alpha=0.8, label=caption)
         axis.set_xlabel("time (s)")

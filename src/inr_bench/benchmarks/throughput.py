@@ -133,8 +133,16 @@ def _build(model: str, variant: str, width: int, hidden_layers: int, w0: float):
 class Variant:
     """One variant set up in this process: model, data, optimiser, warm-up done on demand."""
 
-    def __init__(self, model: str, variant: str, size: int, device: str, width: int,
-                 hidden_layers: int, w0: float = 30.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        variant: str,
+        size: int,
+        device: str,
+        width: int,
+        hidden_layers: int,
+        w0: float = 30.0,
+    ) -> None:
         self.on_cpu = device == "cpu"
         if self.on_cpu:
             _glibc_return_large_frees()
@@ -223,8 +231,16 @@ def serve(args: argparse.Namespace) -> None:
         if command == "step":
             print(json.dumps(runner.timed_step()), flush=True)
         elif command == "finish":
-            print(json.dumps({"peak_mb": runner.peak_mb(), "memory_method": runner.memory_method,
-                              "final_loss": runner.losses[-1]}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "peak_mb": runner.peak_mb(),
+                        "memory_method": runner.memory_method,
+                        "final_loss": runner.losses[-1],
+                    }
+                ),
+                flush=True,
+            )
             return
 
 
@@ -248,7 +264,8 @@ def describe_machine(device: str) -> dict:
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-        if hasattr(os, "sysconf") else None,
+        if hasattr(os, "sysconf")
+        else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -267,15 +284,28 @@ class _Worker:
     def __init__(self, args: argparse.Namespace, model: str, variant: str) -> None:
         self.model, self.variant = model, variant
         command = [
-            sys.executable, "-m", "inr_bench.benchmarks.throughput", "--worker", f"{model}:{variant}",
-            "--size", str(args.size), "--warmup", str(args.warmup), "--device", args.device,
-            "--width", str(args.width), "--hidden-layers", str(args.hidden_layers),
+            sys.executable,
+            "-m",
+            "inr_bench.benchmarks.throughput",
+            "--worker",
+            f"{model}:{variant}",
+            "--size",
+            str(args.size),
+            "--warmup",
+            str(args.warmup),
+            "--device",
+            args.device,
+            "--width",
+            str(args.width),
+            "--hidden-layers",
+            str(args.hidden_layers),
         ]
         env = dict(os.environ)
         if args.thp:
             env["THP_MEM_ALLOC_ENABLE"] = "1"
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
         self.ready = self._reply()  # set-up and warm-up (compilation) finished
         self.steps: list[dict] = []
 
@@ -283,8 +313,10 @@ class _Worker:
         line = self.process.stdout.readline()
         if not line:
             self.process.wait()
-            raise RuntimeError(f"{self.model}/{self.variant}: worker exited with code "
-                               f"{self.process.returncode} (see its error output above)")
+            raise RuntimeError(
+                f"{self.model}/{self.variant}: worker exited with code "
+                f"{self.process.returncode} (see its error output above)"
+            )
         return json.loads(line)
 
     def step(self) -> None:
@@ -320,7 +352,9 @@ def run_all(args: argparse.Namespace) -> dict[str, dict[str, dict]]:
     try:
         for model in args.models:
             for variant in VARIANTS:
-                print(f"setting up {model} / {variant} (warm-up, compilation) ...", file=sys.stderr, flush=True)
+                print(
+                    f"setting up {model} / {variant} (warm-up, compilation) ...", file=sys.stderr, flush=True
+                )
                 workers.append(_Worker(args, model, variant))
         for round_index in range(args.steps):
             print(f"timed round {round_index + 1}/{args.steps}", file=sys.stderr, flush=True)
@@ -352,8 +386,10 @@ def summarise(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
             "memory_ratio": default["peak_mb"] / eager["peak_mb"] if eager["peak_mb"] > 0 else float("nan"),
             # Diagnostics: process CPU time per step (all threads) and minor page faults per step.
             "details": {
-                v: {k: by_variant[v][k] for k in ("step_times_s", "cpu_step_s", "page_faults_per_step",
-                                                  "warmup_s", "final_loss")}
+                v: {
+                    k: by_variant[v][k]
+                    for k in ("step_times_s", "cpu_step_s", "page_faults_per_step", "warmup_s", "final_loss")
+                }
                 for v in VARIANTS
             },
         }
@@ -366,13 +402,22 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
 
     table = Table(
         title=f"Training step, {size}x{size} full batch, float32 - {machine['cpu']}, "
-              f"{machine['torch_threads']} threads, {machine['device']}",
+        f"{machine['torch_threads']} threads, {machine['device']}",
         caption="median step time (s) and peak memory (MB) above the model's own; targets: speedup "
-                f">= {TARGETS['speedup_vs_eager']}, default/floor <= {TARGETS['ratio_to_floor']}, "
-                f"memory ratio <= {TARGETS['memory_ratio']}",
+        f">= {TARGETS['speedup_vs_eager']}, default/floor <= {TARGETS['ratio_to_floor']}, "
+        f"memory ratio <= {TARGETS['memory_ratio']}",
     )
-    for column in ("model", "eager s", "default s", "floor s", "eager MB", "default MB",
-                   "speedup", "default/floor", "memory ratio"):
+    for column in (
+        "model",
+        "eager s",
+        "default s",
+        "floor s",
+        "eager MB",
+        "default MB",
+        "speedup",
+        "default/floor",
+        "memory ratio",
+    ):
         table.add_column(column, justify="right")
 
     def mark(value: float, target: float, at_least: bool) -> str:
@@ -381,8 +426,12 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
 
     for model, row in summary.items():
         table.add_row(
-            model, f"{row['eager_step_s']:.3f}", f"{row['default_step_s']:.3f}", f"{row['floor_step_s']:.3f}",
-            f"{row['eager_peak_mb']:.0f}", f"{row['default_peak_mb']:.0f}",
+            model,
+            f"{row['eager_step_s']:.3f}",
+            f"{row['default_step_s']:.3f}",
+            f"{row['floor_step_s']:.3f}",
+            f"{row['eager_peak_mb']:.0f}",
+            f"{row['default_peak_mb']:.0f}",
             mark(row["speedup_vs_eager"], TARGETS["speedup_vs_eager"], True),
             mark(row["ratio_to_floor"], TARGETS["ratio_to_floor"], False),
             mark(row["memory_ratio"], TARGETS["memory_ratio"], False),
@@ -394,7 +443,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m inr_bench.benchmarks.throughput",
         description="Median training-step time and peak memory: eager reference, default (fused) "
-                    "path and the matrix-product floor, for SPDER and SIREN.",
+        "path and the matrix-product floor, for SPDER and SIREN.",
     )
     parser.add_argument("--size", type=int, default=256, help="image side; full batch of size^2 pixels")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -404,9 +453,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--hidden-layers", type=int, default=5, help="5 = 7 linear layers (reference)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--thp", action="store_true",
-                        help="all variants: PyTorch allocates large CPU tensors on transparent huge pages "
-                             "(THP_MEM_ALLOC_ENABLE=1), which removes most page-fault cost")
+    parser.add_argument(
+        "--thp",
+        action="store_true",
+        help="all variants: PyTorch allocates large CPU tensors on transparent huge pages "
+        "(THP_MEM_ALLOC_ENABLE=1), which removes most page-fault cost",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -435,8 +487,13 @@ def main(argv: list[str] | None = None) -> dict:
         document = dict(summary)
         document["machine"] = machine
         machine["benchmark"] = {
-            "size": args.size, "steps": args.steps, "warmup": args.warmup, "width": args.width,
-            "linear_layers": args.hidden_layers + 2, "dtype": "float32", "optimizer": "Adam(lr=1e-4)",
+            "size": args.size,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "width": args.width,
+            "linear_layers": args.hidden_layers + 2,
+            "dtype": "float32",
+            "optimizer": "Adam(lr=1e-4)",
             "fused_env": os.environ.get("INR_BENCH_FUSED", "1"),
             "thp_mem_alloc": bool(args.thp or os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"),
             "memory_method": runs[args.models[0]]["eager"]["memory_method"],

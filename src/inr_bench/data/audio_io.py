@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_bench.data.paths import require_file
+from inr_bench.data.paths import describe_file_content as _describe_bad_content
+from inr_bench.data.paths import require_media_file
 from inr_bench.errors import InrBenchError
 
 #: What libsndfile is expected to read; said in the "unreadable file" message.
@@ -37,38 +38,9 @@ KNOWN_AUDIO_HINTS = {
 }
 
 
-def _describe_bad_content(path: Path) -> str:
-    """A short guess at what a non-media file is (HTML page, text, ...), or ''."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return ""
-    stripped = head.lstrip().lower()
-    if stripped.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
-        return " It looks like an HTML/XML page (a failed or redirected download?)."
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return " It looks like a text file."
-    return ""
-
-
 def _check_media_file(path: str | os.PathLike, hint: str | None) -> Path:
-    """The file as a Path; a clear error if it is missing, a folder, or 0 bytes long."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise InrBenchError(
-            f"Audio path {path.resolve()} is a folder, not a file. Pass the path of one audio file "
-            f"({AUDIO_FORMATS})."
-        )
-    if hint is None:
-        hint = KNOWN_AUDIO_HINTS.get(path.name)
-    path = require_file(path, hint)
-    if path.stat().st_size == 0:
-        raise InrBenchError(
-            f"Audio file {path.resolve()} is empty (0 bytes): the download or export did not finish. "
-            f"Replace it with a complete {AUDIO_FORMATS} file."
-        )
-    return path
+    hint = hint if hint is not None else KNOWN_AUDIO_HINTS.get(Path(path).name)
+    return require_media_file(path, "Audio", AUDIO_FORMATS, hint)
 
 
 def _is_number(value) -> bool:

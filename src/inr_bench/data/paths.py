@@ -61,6 +61,24 @@ def describe_file_content(path: str | os.PathLike) -> str:
     return ""
 
 
+def require_media_file(path: str | os.PathLike, kind: str, expected: str, hint: str | None = None) -> Path:
+    """A non-empty media file as a Path; a clear error if it is missing, a folder or 0 bytes.
+    `kind` ("Audio", "Video") and `expected` (the formats) go into the messages."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise InrBenchError(
+            f"{kind} path {path.resolve()} is a folder, not a file. Pass the path of one {kind.lower()} "
+            f"file ({expected})."
+        )
+    path = require_file(path, hint)
+    if path.stat().st_size == 0:
+        raise InrBenchError(
+            f"{kind} file {path.resolve()} is empty (0 bytes): the download or copy did not finish. "
+            f"Replace it with a complete {expected} file."
+        )
+    return path
+
+
 def require_file(path: str | os.PathLike, hint: str | None = None) -> Path:
     """`path` as a Path if it is a file; else a clear error saying where it was looked for."""
     path = Path(path).expanduser()

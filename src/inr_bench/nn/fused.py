@@ -21,8 +21,9 @@ Each kernel gets its own code object, so dynamo's per-code recompile limit is ne
 
 Eager instead of fused: `DampedSine(fused=False)`, or the environment variable
 INR_BENCH_FUSED=0. Activations under 2^20 elements run eagerly too (compiling would cost more
-than it saves; INR_BENCH_FUSED_MIN_NUMEL changes the bound, 0 fuses every size). If compilation fails (no C++ compiler, unsupported platform), one
-one-line warning is issued and the activation runs eagerly from then on.
+than it saves; INR_BENCH_FUSED_MIN_NUMEL changes the bound, 0 fuses every size). If compilation
+fails (no C++ compiler, unsupported platform), one one-line warning is issued and the
+activation runs eagerly from then on.
 """
 
 from __future__ import annotations
@@ -73,14 +74,16 @@ def min_fused_numel() -> int:
     return int(os.environ.get("INR_BENCH_FUSED_MIN_NUMEL", 1 << 20))
 
 
-def eager_damped_sine(z: torch.Tensor, w0: float, damping: str, damping_input: str, eps: float) -> torch.Tensor:
+def eager_damped_sine(
+    z: torch.Tensor, w0: float, damping: str, damping_input: str, eps: float
+) -> torch.Tensor:
     """The straightforward formulation, differentiated by autograd (the reference)."""
     u = w0 * z
     return torch.sin(u) * DAMPINGS[damping][0](u if damping_input == "scaled" else z, eps)
 
 
 def _make_kernels(damping: str, eps: float):
-    """Plain-PyTorch forward and backward of one damping, for flat tensors.
+    """Plain-PyTorch forward and backward of one damping (what torch.compile turns into kernels).
 
     `scales` = tensor([w0, v_scale]) with v_scale = w0 for damping_input="scaled", 1 for "raw":
     runtime data, so one compiled kernel serves every w0 and both modes (a tensor, not Python
@@ -110,8 +113,11 @@ def _make_kernels(damping: str, eps: float):
 def _own_code(fn: Callable, name: str) -> Callable:
     """A copy of closure `fn` with its own code object (dynamo caches compiled code per code
     object, so distinct configurations must not share one)."""
-    code = fn.__code__.replace(co_name=name, co_qualname=name) if hasattr(fn.__code__, "co_qualname") \
+    code = (
+        fn.__code__.replace(co_name=name, co_qualname=name)
+        if hasattr(fn.__code__, "co_qualname")
         else fn.__code__.replace(co_name=name)
+    )
     copy = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = name
     return copy
