@@ -218,3 +218,31 @@ def test_benchmark_command_reports_a_ratio(shared_data, monkeypatch, tmp_path):
     row = report["rows"][0]
     assert row["k"] == 2 and row["ratio_sequential_over_batched"] > 0
     assert out.is_file() and "torch" in report["machine"]
+
+
+def test_chunks_of_points_give_the_full_batch_fit(shared_data):
+    """The CPU path splits the points into chunks; the accumulated gradient is the full one."""
+    k = 2
+    values = div2k_signals(shared_data, k)
+    coords = coordinate_grid((SIZE, SIZE))
+    nets = make_nets(k, functools.partial(DampedSine, damping="sqrt", fused=False))
+    runs = [
+        fit_batched(
+            [_copy(net) for net in nets],
+            coords,
+            values,
+            (SIZE, SIZE),
+            2.0,
+            functools.partial(torch.optim.Adam, lr=1e-4),
+            max_steps=10,
+            eval_steps=[],
+            chunk_size=chunk,
+            cpu_rows_per_chunk=None,
+        )
+        for chunk in (None, 48)
+    ]
+    for whole, chunked in zip(runs[0].records, runs[1].records, strict=True):
+        np.testing.assert_allclose(
+            [loss for _, loss in chunked.loss_curve], [loss for _, loss in whole.loss_curve], rtol=2e-4
+        )
+        assert chunked.best["rho_ag"] == pytest.approx(whole.best["rho_ag"], abs=1e-5)

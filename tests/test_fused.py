@@ -136,7 +136,7 @@ def test_compile_failure_warns_once_in_one_line_and_falls_back_to_eager(monkeypa
 
     eps = safe_eps(torch.float32)
     kernels = fused._Kernels(("test",), "sqrt", eps)
-    kernels.forward_compiled = kernels.backward_compiled = no_compiler
+    kernels.compiled = {name: no_compiler for name in fused.COMPILED_KERNELS}
     key = ("sqrt", eps, torch.float32, "cpu", None)
     monkeypatch.setitem(fused._CACHE, key, kernels)
     monkeypatch.setattr(fused, "_WARNED", False)

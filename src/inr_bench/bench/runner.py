@@ -545,6 +545,8 @@ def run_bench(cfg: DictConfig, overrides: list[str]) -> Path:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
 def main(cfg: DictConfig) -> None:
+    # As Hydra hands them over: an interpolation in an override (data.path=${paths.data_root}/x)
+    # arrives resolved, so result files and their commands name the actual path.
     overrides = list(HydraConfig.get().overrides.task)
     try:
         table = run_bench(cfg, overrides)

@@ -16,6 +16,7 @@ from torch import nn
 
 from inr_bench.nn.damping import get_damping, safe_eps
 from inr_bench.nn.fused import damped_sine
+from inr_bench.nn.fused_linear import damped_sine_linear
 
 
 class CoordinateActivation(nn.Module):
@@ -26,6 +27,11 @@ class CoordinateActivation(nn.Module):
 
     def init_head(self, layer: nn.Linear) -> None:
         """Initialise the linear head that reads this activation's output (default: PyTorch's)."""
+
+    def then_linear(self, z: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        """layer(self(z)): this activation followed by the next linear layer. An activation may
+        compute both at once (DampedSine does); z is then an intermediate that only this call reads."""
+        return layer(self(z))
 
 
 class ReLU(CoordinateActivation):
@@ -100,6 +106,12 @@ class DampedSine(CoordinateActivation):
         u = self.w0 * z
         damped = self.damping(u if self.damping_input == "scaled" else z, eps)
         return torch.sin(u) * damped
+
+    def then_linear(self, z: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        if not self.fused:
+            return layer(self(z))
+        # No full-size temporaries forward or backward (inr_bench.nn.fused_linear).
+        return damped_sine_linear(z, layer, self.w0, self.damping_name, self.damping_input, self.eps)
 
     def init_linear(self, layer: nn.Linear, is_first: bool) -> None:
         fan_in = layer.in_features

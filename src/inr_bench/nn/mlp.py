@@ -53,7 +53,13 @@ class CoordinateMLP(nn.Module):
         self.activations[-1].init_head(self.head)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        h = self.encoding(coords)
-        for linear, act in zip(self.linears, self.activations):
-            h = act(linear(h))
-        return self.head(h)
+        z = self.linears[0](self.encoding(coords))
+        following = [*self.linears[1:], self.head]
+        # Each activation computes itself and the next layer at once (for DampedSine that avoids
+        # every full-size temporary, see nn/fused_linear.py) unless the coordinates need a
+        # gradient: fitting image gradients backpropagates twice, which only the layer-wise
+        # path supports. The intermediates z are this method's own, as then_linear requires.
+        layer_wise = coords.requires_grad and torch.is_grad_enabled()
+        for act, layer in zip(self.activations, following):
+            z = layer(act(z)) if layer_wise else act.then_linear(z, layer)
+        return z

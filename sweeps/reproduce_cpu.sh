@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The paper's tables at the scale a 2-core CPU allows (REPRODUCTION.md shows the results).
+# Each command is resumable: run this again after an interruption and finished fits are skipped.
+# Usage: sweeps/reproduce_cpu.sh [table1|table1_128|table2|table3|table4|video ...]  (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+OUT="${OUT:-bench_results}"
+
+table1() {  # Table 1, every architecture, all 16 DIV2K crops at 64x64
+    "$PY" -m inr_bench.bench experiment=paper_table1 data.size=64 bench.num_signals=16 \
+        bench.out_dir="$OUT/table1_64px"
+}
+table1_128() {  # Table 1, every architecture, 8 DIV2K crops at 128x128
+    "$PY" -m inr_bench.bench experiment=paper_table1 data.size=128 bench.num_signals=8 \
+        bench.out_dir="$OUT/table1_128px"
+}
+table2() {  # Table 2, the first second of both real clips (bach 44.1 kHz, arctic 16 kHz)
+    "$PY" -m inr_bench.bench experiment=paper_table2 data=audio_file 'data.path=${paths.data_root}/audio' \
+        bench.num_signals=2 data.seconds=1 bench.out_dir="$OUT/table2_audio_1s"
+}
+table3() {  # Table 3, super-resolution: 12 DIV2K crops from a 64 base, 4 FFHQ faces from a 32 base
+    "$PY" -m inr_bench.bench experiment=paper_table3 data.size=64 bench.out_dir="$OUT/table3_div2k_64px"
+    "$PY" -m inr_bench.bench experiment=paper_table3 data=ffhq data.size=32 bench.num_signals=4 \
+        bench.out_dir="$OUT/table3_ffhq_32px"
+}
+table4() {  # Table 4, audio interpolation: the first 4 s of both clips, trained on every 8th sample
+    "$PY" -m inr_bench.bench experiment=paper_table4 data=audio_file 'data.path=${paths.data_root}/audio' \
+        bench.num_signals=2 bench.out_dir="$OUT/table4_audio"
+}
+video() {  # A.7 video PSNR: 16 frames of the bikes clip at 64x64, the image network, 450 steps
+    "$PY" -m inr_bench.bench experiment=paper_video_psnr bench.num_signals=1 data.num_frames=16 data.size=64 \
+        model.net.width=256 model.net.hidden_layers=5 model.optimizer.lr=1e-4 bench.out_dir="$OUT/video_64px"
+}
+
+for job in "${@:-table1 table3 table4 video table2 table1_128}"; do
+    for name in $job; do
+        echo "=== $name ($(date -u +%H:%M:%S))"
+        "$name"
+    done
+done
