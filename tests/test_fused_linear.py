@@ -231,3 +231,26 @@ def test_a_deep_copy_of_a_fused_network_trains_alike():
     twin(coords).sum().backward()
     for p, q in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=0.0, atol=0.0)
+
+
+def test_stacked_networks_match_each_network_alone():
+    """(K, N, in) with weights (K, out, in): what the batched many-signal fitting uses."""
+    k = 3
+    generator = torch.Generator().manual_seed(21)
+    z = (torch.randn(k, 200, 16, generator=generator) * 0.3).requires_grad_(True)
+    weight = (torch.randn(k, 8, 16, generator=generator) * 0.2).requires_grad_(True)
+    bias = torch.randn(k, 1, 8, generator=generator).requires_grad_(True)
+    grad = torch.randn(k, 200, 8, generator=generator)
+    y = fused_linear.damped_sine_affine(z * 1.0, weight, bias, W0, "sqrt")
+    assert type(y.grad_fn).__name__.startswith("_DampedSineLinearFunction")
+    y.backward(grad)
+    for i in range(k):
+        layer = torch.nn.Linear(16, 8)
+        with torch.no_grad():
+            layer.weight.copy_(weight[i])
+            layer.bias.copy_(bias[i, 0])
+        y_ref, gz_ref, gw_ref, gb_ref = _reference(z[i].detach(), layer, grad[i], "sqrt", "scaled")
+        _close(y[i], y_ref)
+        _close(z.grad[i], gz_ref)
+        _close(weight.grad[i], gw_ref)
+        _close(bias.grad[i, 0], gb_ref)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from inr_bench.metrics import evaluate_signal, rho_ag
+from inr_bench.nn.fused_linear import affine
 from inr_bench.nn.mlp import CoordinateMLP
 from inr_bench.results import RunRecord
 
@@ -122,10 +123,14 @@ class BatchedCoordinateMLP(nn.Module):
         """coords (K, N, in) -> values (K, N, out); (N, in) is broadcast to all K networks."""
         if coords.ndim == 2:
             coords = coords.unsqueeze(0).expand(self.k, -1, -1)
-        h = self.encode(coords)
-        for weight, bias, act in zip(self.weights, self.biases, self.activations, strict=True):
-            h = act(torch.baddbmm(bias, h, weight.transpose(1, 2)))
-        return torch.baddbmm(self.head_bias, h, self.head_weight.transpose(1, 2))
+        z = affine(self.encode(coords), self.weights[0], self.biases[0])
+        following = [*zip(self.weights[1:], self.biases[1:]), (self.head_weight, self.head_bias)]
+        # As CoordinateMLP.forward: each activation computes itself and the next layer at once,
+        # unless the coordinates need a gradient (double backward needs the layer-wise path).
+        layer_wise = coords.requires_grad and torch.is_grad_enabled()
+        for act, (weight, bias) in zip(self.activations, following, strict=True):
+            z = affine(act(z), weight, bias) if layer_wise else act.then_affine(z, weight, bias)
+        return z
 
     @torch.no_grad()
     def network(self, k: int) -> CoordinateMLP:

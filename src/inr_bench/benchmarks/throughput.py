@@ -26,9 +26,9 @@ after compilation (model, Adam state, data). On CPU: the resident set's high-wat
 told to return every allocation >= 1 MiB to the system on free, so that the resident set
 follows live allocations. On CUDA: torch.cuda.max_memory_allocated() minus memory_allocated().
 
-On this kind of VM first-touching fresh memory is expensive (~3.5 us per 4 KiB page), and the
-eager formulation allocates about 7 GB of fresh temporaries per SPDER step; `--retain-memory`
-shows what the default path gains when freed memory is reused instead (see docs/performance.md).
+On this kind of VM first-touching fresh memory is expensive (2-3.5 us per 4 KiB page), and the
+eager formulation allocates about 7 GB of fresh temporaries per SPDER step; the default path
+allocates no more than the floor does (see nn/fused_linear.py and docs/performance.md).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ TARGETS = {"speedup_vs_eager": 3.0, "ratio_to_floor": 1.25, "memory_ratio": 0.5}
 
 
 # ----------------------------------------------------------------------------- worker side
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -2, -3, -4
+_M_MMAP_THRESHOLD = -3  # mallopt parameter number (malloc.h)
 
 
 def _mallopt(*settings: tuple[int, int]) -> bool:
@@ -67,12 +67,6 @@ def _glibc_return_large_frees(threshold: int = 1 << 20) -> bool:
     """glibc mmaps every allocation >= threshold, so frees return it to the OS at once and the
     resident set follows live allocations (glibc does this for >= 32 MiB anyway)."""
     return _mallopt((_M_MMAP_THRESHOLD, threshold))
-
-
-def _glibc_retain_freed_memory() -> bool:
-    """glibc serves every allocation from its heap and never gives freed memory back, so the
-    next step reuses pages that are already mapped instead of faulting in fresh ones."""
-    return _mallopt((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 64 << 20))
 
 
 def _proc_status_kb(field: str) -> int | None:
@@ -160,14 +154,11 @@ class Variant:
         width: int,
         hidden_layers: int,
         w0: float = 30.0,
-        retain_memory: bool = False,
     ) -> None:
         self.on_cpu = device == "cpu"
         self.width = width
         if self.on_cpu:
-            self.retained = retain_memory and _glibc_retain_freed_memory()
-            if not self.retained:
-                _glibc_return_large_frees()
+            _glibc_return_large_frees()
         import torch
 
         self.torch = torch
@@ -199,8 +190,8 @@ class Variant:
 
         The fused kernels have dynamic sizes, so a batch just big enough to take the fused path
         compiles everything; compilation's own memory then stays out of the peak, which covers
-        every full-size step from here on (with a retaining allocator the first one is where
-        the heap grows)."""
+        every full-size step from here on (the first of them makes the default path's scratch
+        buffer, which is counted)."""
         import gc
 
         from inr_bench.nn.fused import min_fused_numel
@@ -266,7 +257,6 @@ def serve(args: argparse.Namespace) -> None:
         args.device,
         args.width,
         args.hidden_layers,
-        retain_memory=args.retain_memory and variant != "eager",
     )
     reply = {"warmup_s": runner.warmup(args.warmup), "threads": runner.torch.get_num_threads()}
     print(json.dumps(reply), flush=True)
@@ -343,7 +333,7 @@ class _Worker:
             str(args.width),
             "--hidden-layers",
             str(args.hidden_layers),
-        ] + (["--retain-memory"] if args.retain_memory else [])
+        ]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ready = self._reply()  # set-up and warm-up (compilation) finished
         self.steps: list[dict] = []
@@ -504,13 +494,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--hidden-layers", type=int, default=5, help="5 = 7 linear layers (reference)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument(
-        "--retain-memory",
-        action="store_true",
-        help="CPU: the default and floor variants run with glibc keeping freed memory for reuse "
-        "(no mmap, no trim), as a training process that sets this would; eager stays a plain "
-        "process, like the reference code. Off: every variant uses the system allocator as is.",
-    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -547,9 +530,7 @@ def main(argv: list[str] | None = None) -> dict:
             "dtype": "float32",
             "optimizer": "Adam(lr=1e-4)",
             "fused_env": os.environ.get("INR_BENCH_FUSED", "1"),
-            "allocator": "glibc retaining freed memory for default and floor (--retain-memory)"
-            if args.retain_memory
-            else "system allocator as is, every variant",
+            "allocator": "glibc, allocations >= 1 MiB mmapped (returned to the system on free)",
             "thp_mem_alloc_env": os.environ.get("THP_MEM_ALLOC_ENABLE", ""),
             "memory_method": runs[args.models[0]]["eager"]["memory_method"],
         }

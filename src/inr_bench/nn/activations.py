@@ -16,7 +16,7 @@ from torch import nn
 
 from inr_bench.nn.damping import get_damping, safe_eps
 from inr_bench.nn.fused import damped_sine
-from inr_bench.nn.fused_linear import damped_sine_linear
+from inr_bench.nn.fused_linear import affine, damped_sine_affine
 
 
 class CoordinateActivation(nn.Module):
@@ -28,10 +28,16 @@ class CoordinateActivation(nn.Module):
     def init_head(self, layer: nn.Linear) -> None:
         """Initialise the linear head that reads this activation's output (default: PyTorch's)."""
 
+    def then_affine(self, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """This activation followed by the next layer, self(z) W^T + b, for one network
+        ((N, in) and (out, in)) or K stacked ones ((K, N, in) and (K, out, in)). An activation
+        may compute both at once (DampedSine does, without full-size temporaries); z must then
+        be an intermediate that only this call reads."""
+        return affine(self(z), weight, bias)
+
     def then_linear(self, z: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-        """layer(self(z)): this activation followed by the next linear layer. An activation may
-        compute both at once (DampedSine does); z is then an intermediate that only this call reads."""
-        return layer(self(z))
+        """layer(self(z)) through `then_affine` (the layer's module hooks are not called)."""
+        return self.then_affine(z, layer.weight, layer.bias)
 
 
 class ReLU(CoordinateActivation):
@@ -107,11 +113,11 @@ class DampedSine(CoordinateActivation):
         damped = self.damping(u if self.damping_input == "scaled" else z, eps)
         return torch.sin(u) * damped
 
-    def then_linear(self, z: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    def then_affine(self, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if not self.fused:
-            return layer(self(z))
+            return affine(self(z), weight, bias)
         # No full-size temporaries forward or backward (inr_bench.nn.fused_linear).
-        return damped_sine_linear(z, layer, self.w0, self.damping_name, self.damping_input, self.eps)
+        return damped_sine_affine(z, weight, bias, self.w0, self.damping_name, self.damping_input, self.eps)
 
     def init_linear(self, layer: nn.Linear, is_first: bool) -> None:
         fan_in = layer.in_features

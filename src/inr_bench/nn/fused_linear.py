@@ -59,8 +59,21 @@ def release_scratch() -> None:
     _SCRATCH.buffers = {}
 
 
-def _linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return torch.addmm(bias, a, weight.t()) if bias is not None else a @ weight.t()
+def affine(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """a W^T + b for one network (a (N, in), W (out, in), b (out,)) or for K stacked networks
+    (a (K, N, in), W (K, out, in), b (K, 1, out)), in one matrix-product call."""
+    if a.ndim == 2:
+        return torch.addmm(bias, a, weight.t()) if bias is not None else a @ weight.t()
+    transposed = weight.transpose(1, 2)
+    return torch.baddbmm(bias, a, transposed) if bias is not None else torch.bmm(a, transposed)
+
+
+def _weight_grad(grad_out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return grad_out.t() @ a if a.ndim == 2 else torch.bmm(grad_out.transpose(1, 2), a)
+
+
+def _input_grad_into(grad_out: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> None:
+    (torch.mm if out.ndim == 2 else torch.bmm)(grad_out, weight, out=out)
 
 
 class _DampedSineLinearFunction(torch.autograd.Function):
@@ -68,9 +81,10 @@ class _DampedSineLinearFunction(torch.autograd.Function):
     def forward(ctx, z, weight, bias, kernels, scales):  # type: ignore[override]
         a = _scratch(z)
         kernels.run("forward_into", z.detach(), a, scales)
-        out = _linear(a, weight.detach(), None if bias is None else bias.detach())
+        out = affine(a, weight.detach(), None if bias is None else bias.detach())
         ctx.save_for_backward(z, weight)
         ctx.kernels, ctx.scales, ctx.has_bias = kernels, scales, bias is not None
+        ctx.bias_shape = None if bias is None else bias.shape
         # z's storage may take its gradient if z is an intermediate of its own: not a leaf
         # (a user's tensor) and not a view into a larger tensor.
         ctx.overwrite_z = z.grad_fn is not None and z._base is None
@@ -89,9 +103,9 @@ class _DampedSineLinearFunction(torch.autograd.Function):
         kernels, scales = ctx.kernels, ctx.scales
         if torch.is_grad_enabled():  # create_graph=True: differentiable eager formulas
             a = kernels.eager["forward"](z, scales)
-            grad_a = grad_out @ weight
-            grad_z = kernels.eager["backward"](z, grad_a, scales)
-            return grad_z, grad_out.t() @ a, grad_out.sum(0) if ctx.has_bias else None, None, None
+            grad_z = kernels.eager["backward"](z, grad_out @ weight, scales)
+            grad_bias = grad_out.sum(-2).reshape(ctx.bias_shape) if ctx.has_bias else None
+            return grad_z, _weight_grad(grad_out, a), grad_bias, None, None
         grad_out = grad_out.contiguous()
         z, weight = z.detach(), weight.detach()
         grad_weight = grad_bias = grad_z = None
@@ -102,11 +116,11 @@ class _DampedSineLinearFunction(torch.autograd.Function):
         else:
             kernels.run("forward_into", z, a, scales)
         if ctx.needs_input_grad[1]:
-            grad_weight = grad_out.t() @ a
+            grad_weight = _weight_grad(grad_out, a)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad_out.sum(0)
+            grad_bias = grad_out.sum(-2).reshape(ctx.bias_shape)
         if ctx.needs_input_grad[0]:
-            torch.mm(grad_out, weight, out=a)  # dL/da; a's values are no longer needed
+            _input_grad_into(grad_out, weight, a)  # dL/da; a's values are no longer needed
             if ctx.overwrite_z:
                 grad_z = z.mul_(a)  # dL/dz = dL/da * act'(z), in z's storage
             else:
@@ -122,38 +136,45 @@ def _autocast_on(device_type: str) -> bool:
         return torch.is_autocast_enabled()
 
 
-def damped_sine_linear(
+def damped_sine_affine(
     z: torch.Tensor,
-    layer: torch.nn.Linear,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
     w0: float = 30.0,
     damping: str = "sqrt",
     damping_input: str = "scaled",
     eps: float | None = None,
 ) -> torch.Tensor:
-    """layer(damped_sine(z, ...)), computed as the module docstring says.
+    """affine(damped_sine(z, ...), weight, bias), computed as the module docstring says; z is
+    (N, in) with weight (out, in), or K stacked networks' (K, N, in) with weight (K, out, in).
 
-    z must be a 2-D intermediate result that nothing else reads after backward (its storage
+    z must be an intermediate result that nothing else reads after backward (its storage
     receives its gradient). Falls back to the layer-wise path where this one does not apply:
-    fusing off or not worth it (`fused.fusable`), autocast, a non-contiguous or non-2-D z, or
-    a layer whose parameters differ from z in dtype or device.
+    fusing off or not worth it (`fused.fusable`), autocast, a non-contiguous z of another rank,
+    or parameters of another dtype or device than z.
     """
     fused.check_arguments(damping, damping_input)
     w0 = float(w0)
     eps = float(eps) if eps is not None else safe_eps(z.dtype)
-    weight, bias = layer.weight, layer.bias
     if (
-        z.ndim != 2
+        z.ndim not in (2, 3)
+        or weight.ndim != z.ndim
         or not z.is_contiguous()
         or weight.dtype != z.dtype
         or weight.device != z.device
         or _autocast_on(z.device.type)
         or not fused.fusable(z, damping, eps)
     ):
-        return layer(fused.damped_sine(z, w0, damping, damping_input, eps))
+        return affine(fused.damped_sine(z, w0, damping, damping_input, eps), weight, bias)
     kernels = fused.kernels_for(damping, eps, z)
     scales = fused.scales_for(w0, damping_input, z)
     if torch.is_grad_enabled() and (z.requires_grad or weight.requires_grad):
         return _DampedSineLinearFunction.apply(z, weight, bias, kernels, scales)
     a = _scratch(z)
     kernels.run("forward_into", z, a, scales)
-    return _linear(a, weight, bias)
+    return affine(a, weight, bias)
+
+
+def damped_sine_linear(z: torch.Tensor, layer: torch.nn.Linear, *args, **kwargs) -> torch.Tensor:
+    """layer(damped_sine(z, ...)) through `damped_sine_affine` (layer's hooks are not called)."""
+    return damped_sine_affine(z, layer.weight, layer.bias, *args, **kwargs)
