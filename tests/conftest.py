@@ -19,7 +19,9 @@ os.environ.setdefault("WANDB_SILENT", "true")
 SHARED_DATA = Path(os.environ["INR_BENCH_DATA"])
 
 
-def compose_config(output_dir: Path, overrides: list[str] = (), return_hydra_config: bool = False) -> DictConfig:
+def compose_config(
+    output_dir: Path, overrides: list[str] = (), return_hydra_config: bool = False
+) -> DictConfig:
     """The real config with `overrides`, writing into `output_dir`, as `train()` receives it."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(
@@ -51,3 +53,14 @@ def make_config(tmp_path):
         return tiny(compose_config(tmp_path / subdir, list(overrides)))
 
     return _make
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny problems gain nothing from a second intra-op thread; on a shared CPU it only spins."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -44,16 +44,22 @@ def test_bach_crop_values_and_coordinates(bach):
 
 
 def test_pcm_speech_resampled(shared_data):
-    dm = AudioDataModule(name="a", path=str(shared_data / "audio" / "arctic_a0007.wav"), sample_rate=8000, seconds=0.1)
+    dm = AudioDataModule(
+        name="a", path=str(shared_data / "audio" / "arctic_a0007.wav"), sample_rate=8000, seconds=0.1
+    )
     dm.setup()
     assert dm.sample_rate == 8000 and dm.signal_shape == (800,)
     assert float(dm.values.abs().max()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("suffix, subtype", [(".wav", "FLOAT"), (".wav", "PCM_24"), (".flac", "PCM_16"), (".ogg", "VORBIS")])
+@pytest.mark.parametrize(
+    "suffix, subtype", [(".wav", "FLOAT"), (".wav", "PCM_24"), (".flac", "PCM_16"), (".ogg", "VORBIS")]
+)
 def test_formats_stereo_mixed_to_mono(tmp_path, bach, suffix, subtype):
     left = sf.read(str(bach), frames=4000, dtype="float32")[0]
-    stereo = np.stack([left, 0.5 * left[::-1]], axis=1) * (0.9 if subtype != "FLOAT" else 3.0)  # float WAV: beyond 1
+    stereo = np.stack([left, 0.5 * left[::-1]], axis=1) * (
+        0.9 if subtype != "FLOAT" else 3.0
+    )  # float WAV: beyond 1
     path = _write_clip(tmp_path / f"clip{suffix}", stereo, rate=16000, subtype=subtype)
     assert sf.info(str(path)).subtype == subtype
     dm = AudioDataModule(name="audio_file", path=str(path))
@@ -70,7 +76,9 @@ def test_esc50_layout_and_index(tmp_path, monkeypatch, bach):
     folder.mkdir(parents=True)
     clip = sf.read(str(bach), frames=2000, dtype="float32")[0]
     for number, name in enumerate(["1-100038-A-14.wav", "1-100032-A-0.wav", "notes.txt"]):
-        (folder / name).write_bytes(b"text") if name.endswith(".txt") else _write_clip(folder / name, clip * (number + 1) / 4)
+        (folder / name).write_bytes(b"text") if name.endswith(".txt") else _write_clip(
+            folder / name, clip * (number + 1) / 4
+        )
     monkeypatch.setenv("INR_BENCH_DATA", str(tmp_path))
     dm = instantiate(compose_config(tmp_path / "run", ["data=esc50", "data.index=1"]).data)
     dm.setup()
@@ -118,8 +126,13 @@ def test_chunked_evaluation_equals_unchunked(bach, tmp_path):
 
 def test_fit_short_crop_end_to_end(make_config, tmp_path, shared_data):
     cfg = make_config(
-        "experiment=paper_audio", "data=bach", "data.seconds=0.05", "data.chunk_size=1000",
-        "model.net.width=64", "trainer.max_steps=6", "eval_steps=[2]",
+        "experiment=paper_audio",
+        "data=bach",
+        "data.seconds=0.05",
+        "data.chunk_size=1000",
+        "model.net.width=64",
+        "trainer.max_steps=6",
+        "eval_steps=[2]",
         "++model.net.activation.fused=false",  # eager: no kernel compilation in a short test
     )
     result = train(cfg)

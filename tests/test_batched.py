@@ -23,13 +23,15 @@ SIZE, WIDTH, LAYERS, STEPS = 16, 32, 2, 20
 # kernel (both sides use the same one), and eager skips compilation time in a short test.
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from threads; on a busy machine OpenMP waits slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny problems: a second intra-op thread only spins when others share the CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def fit_images(nets, coords, values, lr: float = 1e-4, **kwargs):
+    """fit_batched on SIZE x SIZE images in [-1, 1] with Adam(lr)."""
+    return fit_batched(
+        nets, coords, values, (SIZE, SIZE), 2.0, functools.partial(torch.optim.Adam, lr=lr), **kwargs
+    )
 
 
 def div2k_signals(shared_data, count: int, size: int = SIZE) -> torch.Tensor:
@@ -77,13 +79,11 @@ def test_k_batched_fits_equal_k_separate_fits(shared_data, name, activation, lr)
     nets = make_nets(k, activation)
     separate = [separate_fit(_copy(net), coords, values[i], STEPS, lr) for i, net in enumerate(nets)]
 
-    result = fit_batched(
+    result = fit_images(
         nets,
         coords,
         values,
-        (SIZE, SIZE),
-        2.0,
-        functools.partial(torch.optim.Adam, lr=lr),
+        lr=lr,
         max_steps=STEPS,
         eval_steps=[5],
         track_rho_every_step=False,
@@ -170,16 +170,7 @@ def test_a_diverging_fit_fails_alone_and_the_others_go_on(shared_data):
     coords = coordinate_grid((SIZE, SIZE))
     nets = make_nets(k, functools.partial(DampedSine, damping="sqrt", fused=False))
     reference = separate_fit(_copy(nets[2]), coords, values[2], 10, 1e-4)[0]
-    result = fit_batched(
-        nets,
-        coords,
-        values,
-        (SIZE, SIZE),
-        2.0,
-        functools.partial(torch.optim.Adam, lr=1e-4),
-        max_steps=10,
-        eval_steps=[5],
-    )
+    result = fit_images(nets, coords, values, max_steps=10, eval_steps=[5])
     assert result.failed == [1]
     assert result.records[1].status == "failed" and "NonFiniteLossError" in result.records[1].reason
     assert result.records[1].evals == []
@@ -227,13 +218,10 @@ def test_chunks_of_points_give_the_full_batch_fit(shared_data):
     coords = coordinate_grid((SIZE, SIZE))
     nets = make_nets(k, functools.partial(DampedSine, damping="sqrt", fused=False))
     runs = [
-        fit_batched(
+        fit_images(
             [_copy(net) for net in nets],
             coords,
             values,
-            (SIZE, SIZE),
-            2.0,
-            functools.partial(torch.optim.Adam, lr=1e-4),
             max_steps=10,
             eval_steps=[],
             chunk_size=chunk,

@@ -18,12 +18,20 @@ class _FakeTrainer:
 
 def gradients_after_one_step(chunk_size):
     torch.manual_seed(0)
-    net = CoordinateMLP(2, 1, partial(DampedSine, damping="sqrt", fused=False), width=32, hidden_layers=2).double()
+    net = CoordinateMLP(
+        2, 1, partial(DampedSine, damping="sqrt", fused=False), width=32, hidden_layers=2
+    ).double()
     module = INRFitModule(net, optimizer=partial(torch.optim.SGD, lr=0.0), chunk_size=chunk_size)
     dm = ImageDataModule(name="camera", picture="camera", size=24)
     dm.setup()
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     dm.values = dm.values.double()
     dm.coords = dm.coords.double()
     captured = {}
@@ -45,7 +53,9 @@ def test_chunked_gradient_equals_full_batch():
         torch.testing.assert_close(chunked[name], full[name], rtol=1e-10, atol=1e-14)
     # And the full-batch gradient is that of the MSE over the whole image.
     torch.manual_seed(0)
-    net = CoordinateMLP(2, 1, partial(DampedSine, damping="sqrt", fused=False), width=32, hidden_layers=2).double()
+    net = CoordinateMLP(
+        2, 1, partial(DampedSine, damping="sqrt", fused=False), width=32, hidden_layers=2
+    ).double()
     torch.mean((net(dm.coords) - dm.values) ** 2).backward()
     for name, param in net.named_parameters():
         torch.testing.assert_close(full[f"net.{name}"], param.grad, rtol=1e-10, atol=1e-14)

@@ -9,7 +9,18 @@ from hydra.utils import instantiate
 from conftest import compose_config
 from inr_bench.config import CONFIG_DIR
 
-GROUPS = ["model", "delta", "data", "trainer", "callbacks", "logger", "task", "experiment", "launcher", "debug"]
+GROUPS = [
+    "model",
+    "delta",
+    "data",
+    "trainer",
+    "callbacks",
+    "logger",
+    "task",
+    "experiment",
+    "launcher",
+    "debug",
+]
 
 
 def choices(group):

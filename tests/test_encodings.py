@@ -8,29 +8,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from skimage import data, transform
 
 from inr_bench.nn.activations import ReLU
 from inr_bench.nn.encodings import GaussianFourierFeatures, NerfPositionalEncoding
 from inr_bench.nn.mlp import CoordinateMLP
+from signals import camera_crop
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: a second intra-op thread only spins when others share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@functools.lru_cache(maxsize=1)
-def camera_crop() -> tuple[torch.Tensor, torch.Tensor]:
-    """32x32 crop (the cameraman) of skimage's camera at 64x64, antialiased, values in [-1, 1]."""
-    small = transform.resize(data.camera() / 255.0, (64, 64), anti_aliasing=True)[8:40, 16:48]
-    axis = torch.linspace(-1, 1, 32)
-    coords = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
-    return coords, torch.tensor(small * 2 - 1, dtype=torch.float32).reshape(-1, 1)
+# Tiny problems: a second intra-op thread only spins when others share the CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fit_losses(net: torch.nn.Module, steps: int = 50, lr: float = 1e-3) -> tuple[float, float]:

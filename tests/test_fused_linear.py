@@ -79,7 +79,10 @@ def test_layer_matches_float64_reference_for_an_intermediate_z(damping):
         # At and near 0, elementwise: the eps clamp and the kinks behave as in eager autograd.
         n = len(SPECIAL)
         torch.testing.assert_close(
-            leaf.grad.view(-1)[:n].double(), gz_ref.view(-1)[:n], rtol=1e-5, atol=1e-5 * gz_ref.abs().max().item()
+            leaf.grad.view(-1)[:n].double(),
+            gz_ref.view(-1)[:n],
+            rtol=1e-5,
+            atol=1e-5 * gz_ref.abs().max().item(),
         )
 
 
@@ -128,7 +131,9 @@ def test_double_backward_through_the_layer_matches_eager():
 
 def _mlp(fused: bool, damping: str = "sqrt") -> CoordinateMLP:
     torch.manual_seed(0)
-    return CoordinateMLP(2, 1, partial(DampedSine, w0=W0, damping=damping, fused=fused), width=32, hidden_layers=3)
+    return CoordinateMLP(
+        2, 1, partial(DampedSine, w0=W0, damping=damping, fused=fused), width=32, hidden_layers=3
+    )
 
 
 def test_mlp_output_and_every_parameter_gradient_match_float64_eager():

@@ -9,22 +9,17 @@ import math
 import numpy as np
 import pytest
 import torch
-from skimage import data, transform
 
 from inr_bench.nn.activations import ReLU
 from inr_bench.nn.hash_grid import HashGridEncoding
 from inr_bench.nn.mlp import CoordinateMLP
+from signals import camera_crop
 
 PRIMES = (1, 2654435761, 805459861)  # Müller et al. 2022, Eq. 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: a second intra-op thread only spins when others share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny problems: a second intra-op thread only spins when others share the CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_index(vertex, resolution, dense, table_size):
@@ -160,15 +155,6 @@ def test_rejects_unsupported_dimensions():
         HashGridEncoding(4)
     with pytest.raises(ValueError):
         HashGridEncoding(2, base_resolution=64, finest_resolution=32)
-
-
-@functools.lru_cache(maxsize=1)
-def camera_crop() -> tuple[torch.Tensor, torch.Tensor]:
-    """32x32 crop (the cameraman) of skimage's camera at 64x64, antialiased, values in [-1, 1]."""
-    small = transform.resize(data.camera() / 255.0, (64, 64), anti_aliasing=True)[8:40, 16:48]
-    axis = torch.linspace(-1, 1, 32)
-    coords = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
-    return coords, torch.tensor(small * 2 - 1, dtype=torch.float32).reshape(-1, 1)
 
 
 def test_instant_ngp_mlp_layout_and_fit():

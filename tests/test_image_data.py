@@ -47,8 +47,10 @@ def test_camera_datamodule(tmp_path):
     assert -1.0 <= float(dm.values.min()) < float(dm.values.max()) <= 1.0
     written = dm.save_outputs(dm.values, tmp_path)
     assert {p.name for p in written} == {"ground_truth.png", "reconstruction.png", "comparison.png"}
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "ground_truth.png")),
-                                  np.asarray(Image.open(tmp_path / "reconstruction.png")))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "ground_truth.png")),
+        np.asarray(Image.open(tmp_path / "reconstruction.png")),
+    )
 
 
 def test_folder_dataset_sorted_index(shared_data):
@@ -56,9 +58,17 @@ def test_folder_dataset_sorted_index(shared_data):
     dm.setup()
     assert dm.source.endswith("div2k_crop_03.png")
     raw = np.asarray(Image.open(shared_data / "div2k" / "div2k_crop_03.png"))
-    expected = torch.nn.functional.interpolate(
-        torch.from_numpy(raw[..., :1] / 255.0).permute(2, 0, 1)[None].float(), size=(16, 16),
-        mode="bilinear", antialias=True, align_corners=False)[0, 0].numpy() * 2 - 1
+    expected = (
+        torch.nn.functional.interpolate(
+            torch.from_numpy(raw[..., :1] / 255.0).permute(2, 0, 1)[None].float(),
+            size=(16, 16),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )[0, 0].numpy()
+        * 2
+        - 1
+    )
     np.testing.assert_allclose(dm.values.numpy().reshape(16, 16), expected, atol=1e-5)
 
 

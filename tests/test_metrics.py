@@ -24,14 +24,16 @@ def test_psnr_formula():
 
 def test_paper_convention_inflates_good_fits():
     # REFERENCE.md: a true 66 dB reads about 84 dB in the reference helper's convention.
-    mse = 4.0 / 10 ** 6.6
+    mse = 4.0 / 10**6.6
     assert psnr(mse, 2.0) == pytest.approx(66.0)
     assert psnr_paper_convention(mse, 2.0) == pytest.approx(84.0, abs=0.2)
     mse_255 = mse * 127.5**2
     assert psnr_paper_convention(mse, 2.0) == pytest.approx(20 * math.log10(255 / mse_255))
 
 
-@pytest.mark.parametrize("shape, ndim", [((300, 1), 1), ((17, 23, 1), 2), ((5, 9, 11, 1), 3), ((16, 16, 3), 2)])
+@pytest.mark.parametrize(
+    "shape, ndim", [((300, 1), 1), ((17, 23, 1), 2), ((5, 9, 11, 1), 3), ((16, 16, 3), 2)]
+)
 @pytest.mark.parametrize("variant", ["reference", "centered"])
 def test_rho_ag_matches_numpy(shape, ndim, variant):
     rng = np.random.default_rng(0)
@@ -69,4 +71,6 @@ def test_evaluate_signal():
     assert metrics["loss"] == pytest.approx(mse, rel=1e-6)
     assert metrics["psnr"] == pytest.approx(10 * np.log10(4 / mse), rel=1e-6)
     assert 0.9 < metrics["ssim"] <= 1.0
-    assert metrics["rho_ag"] == pytest.approx(numpy_rho(pred.reshape(32, 32, 1), target.reshape(32, 32, 1), (0, 1)), rel=1e-5)
+    assert metrics["rho_ag"] == pytest.approx(
+        numpy_rho(pred.reshape(32, 32, 1), target.reshape(32, 32, 1), (0, 1)), rel=1e-5
+    )

@@ -11,7 +11,9 @@ from inr_bench.nn.mlp import CoordinateMLP
 
 
 def spder(in_features=2, out_features=1, width=256, hidden_layers=5, w0=30.0):
-    return CoordinateMLP(in_features, out_features, partial(DampedSine, w0=w0, damping="sqrt"), width, hidden_layers)
+    return CoordinateMLP(
+        in_features, out_features, partial(DampedSine, w0=w0, damping="sqrt"), width, hidden_layers
+    )
 
 
 def expected_parameters(in_features, out_features, width, hidden_layers):

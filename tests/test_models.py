@@ -28,13 +28,8 @@ PAPER_MODELS = ["relu", "relu_pe", "relu_ffn", "siren", "siren_pe", "instant_ngp
 NEWER_MODELS = ["gauss", "wire", "finer", "spder_grid"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small problems on a shared CPU: a second intra-op thread only spins."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny problems: a second intra-op thread only spins when others share the CPU.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_config(tmp_path, name, *overrides):

@@ -29,7 +29,20 @@ def test_benchmark_reports_every_figure_and_variants_agree(tmp_path, monkeypatch
     monkeypatch.setenv("INR_BENCH_FUSED_MIN_NUMEL", "0")
     out = tmp_path / "throughput.json"
     summary = throughput.main(
-        ["--size", "24", "--steps", "2", "--warmup", "1", "--models", "spder", "--width", "32", "--out", str(out)]
+        [
+            "--size",
+            "24",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--models",
+            "spder",
+            "--width",
+            "32",
+            "--out",
+            str(out),
+        ]
     )
     report = json.loads(out.read_text())
     row = report["spder"]

@@ -11,7 +11,9 @@ from inr_bench.train import train
 
 
 def test_fit_real_div2k_crop_loss_falls(make_config, shared_data, tmp_path):
-    cfg = make_config("data=div2k", "data.size=32", "data.index=2", "trainer.max_steps=30", "eval_steps=[1,10]")
+    cfg = make_config(
+        "data=div2k", "data.size=32", "data.index=2", "trainer.max_steps=30", "eval_steps=[1,10]"
+    )
     result = train(cfg)
     assert result["status"] == "ok" and result["model"] == "spder" and result["delta"] == "sqrt"
     steps = [entry["step"] for entry in result["evals"]]
@@ -37,8 +39,18 @@ def test_siren_record_has_no_delta(make_config):
 def test_command_line_default_run(tmp_path):
     run_dir = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "inr_bench.train", "trainer.max_steps=3", "data.size=16", f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "inr_bench.train",
+            "trainer.max_steps=3",
+            "data.size=16",
+            f"hydra.run.dir={run_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -48,7 +60,9 @@ def test_command_line_default_run(tmp_path):
 def test_missing_dataset_folder_message_and_exit_code(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "inr_bench.train", "data=div2k", f"hydra.run.dir={tmp_path / 'x'}"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "INR_BENCH_DATA": str(tmp_path / "no_data")},
     )
     assert proc.returncode == 2

@@ -38,7 +38,9 @@ def tiny_clip(tmp_path_factory):
 def test_bikes_clip_is_the_shared_file_square_crop_resized(bikes_file):
     dm = VideoDataModule(name="bikes", clip="bikes", num_frames=3, frame_stride=2, crop="square", size=16)
     dm.setup()
-    assert dm.kind == "video" and dm.signal_shape == (3, 16, 16) and dm.coord_dim == 3 and dm.out_features == 1
+    assert (
+        dm.kind == "video" and dm.signal_shape == (3, 16, 16) and dm.coord_dim == 3 and dm.out_features == 1
+    )
     expected = load_video(bikes_file, num_frames=3, frame_stride=2, crop=272, size=16) * 2 - 1
     np.testing.assert_allclose(dm.values.numpy().reshape(3, 16, 16, 1), expected, atol=1e-6)
     assert -1.0 <= float(dm.values.min()) and float(dm.values.max()) <= 1.0
@@ -50,8 +52,9 @@ def test_bikes_clip_is_the_shared_file_square_crop_resized(bikes_file):
 
 
 def test_video_file_options_rgb_start_and_rectangular_crop(tiny_clip):
-    dm = VideoDataModule(name="v", path=str(tiny_clip), num_frames=2, start_frame=3, crop=[20, 30], size=None,
-                         channels="rgb")
+    dm = VideoDataModule(
+        name="v", path=str(tiny_clip), num_frames=2, start_frame=3, crop=[20, 30], size=None, channels="rgb"
+    )
     dm.setup()
     assert dm.signal_shape == (2, 20, 30) and dm.out_features == 3
     frames = load_video(tiny_clip, channels="rgb")[3:5, 2:22, 5:35]
@@ -71,7 +74,9 @@ def test_presets_compose(tmp_path):
     assert paper.data.name == "bikes" and paper.data.num_frames == 250 and paper.data.size == 256
     assert paper.model.net.width == 1024 and paper.model.net.hidden_layers == 12
     assert paper.model.optimizer.lr == 5e-6
-    assert compose_config(tmp_path, ["experiment=paper_video", "data=bigbuckbunny"]).data.clip == "bigbuckbunny"
+    assert (
+        compose_config(tmp_path, ["experiment=paper_video", "data=bigbuckbunny"]).data.clip == "bigbuckbunny"
+    )
 
 
 def test_save_outputs_grid_and_mp4(tmp_path, tiny_clip):
@@ -102,8 +107,14 @@ def test_chunked_evaluation_equals_unchunked(tiny_clip, tmp_path):
 
 def test_fit_tiny_video_end_to_end(make_config, tmp_path):
     cfg = make_config(
-        "data=bikes", "experiment=video_small", "data.num_frames=4", "data.size=16", "data.chunk_size=300",
-        "model.net.width=64", "trainer.max_steps=6", "eval_steps=[2]",
+        "data=bikes",
+        "experiment=video_small",
+        "data.num_frames=4",
+        "data.size=16",
+        "data.chunk_size=300",
+        "model.net.width=64",
+        "trainer.max_steps=6",
+        "eval_steps=[2]",
         "++model.net.activation.fused=false",  # eager: no kernel compilation in a short test
     )
     result = train(cfg)
@@ -135,11 +146,15 @@ def test_not_a_video_names_it(tmp_path):
 
 def test_fewer_frames_than_asked(tiny_clip):
     with pytest.raises(InrBenchError, match=r"tiny.mp4 has only 5 frames.*largest valid num_frames .* is 3"):
-        VideoDataModule(name="v", path=str(tiny_clip), num_frames=4, frame_stride=2, crop=None, size=8).setup()
+        VideoDataModule(
+            name="v", path=str(tiny_clip), num_frames=4, frame_stride=2, crop=None, size=8
+        ).setup()
 
 
 def test_crop_larger_than_the_frame(bikes_file):
-    with pytest.raises(InrBenchError, match=r"bikes.mp4: the crop 300x300 .* larger than its frames, which are 272x640"):
+    with pytest.raises(
+        InrBenchError, match=r"bikes.mp4: the crop 300x300 .* larger than its frames, which are 272x640"
+    ):
         VideoDataModule(name="v", path=str(bikes_file), num_frames=2, crop=300).setup()
 
 

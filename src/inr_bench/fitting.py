@@ -8,7 +8,7 @@ accumulated over chunks (and summed over DDP processes) equal the full-batch MSE
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -63,7 +63,7 @@ class INRFitModule(L.LightningModule):
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         chunk = self.chunk_size or coords.shape[0]
-        pieces = list(zip(torch.split(coords, chunk), torch.split(values, chunk)))
+        pieces = list(zip(torch.split(coords, chunk), torch.split(values, chunk), strict=True))
         squared_error = torch.zeros((), dtype=torch.float64, device=coords.device)
         predictions = []
         for number, (chunk_coords, chunk_values) in enumerate(pieces):

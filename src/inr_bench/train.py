@@ -48,7 +48,9 @@ def quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*ModelCheckpoint with manual optimization")
     # Every batch is the same whole signal, so restarting the data loader on resume loses nothing.
-    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended")
+    warnings.filterwarnings(
+        "ignore", message=r".*resuming from a checkpoint that ended before the epoch ended"
+    )
 
 
 def configure_precision(tf32: bool) -> None:
@@ -70,9 +72,13 @@ def check_config(cfg: DictConfig) -> None:
         raise InrBenchError(f"trainer.max_steps must be a positive number of steps, got {max_steps!r}.")
     eval_steps = cfg.get("eval_steps")
     if not isinstance(eval_steps, Sequence) or not all(_is_positive_int(step) for step in eval_steps):
-        raise InrBenchError(f"eval_steps must be a list of positive step numbers such as [25,100,500], got {eval_steps!r}.")
+        raise InrBenchError(
+            f"eval_steps must be a list of positive step numbers such as [25,100,500], got {eval_steps!r}."
+        )
     if cfg.get("eval_chunk_size") is not None and not _is_positive_int(cfg.eval_chunk_size):
-        raise InrBenchError(f"eval_chunk_size must be a positive number of points or null, got {cfg.eval_chunk_size!r}.")
+        raise InrBenchError(
+            f"eval_chunk_size must be a positive number of points or null, got {cfg.eval_chunk_size!r}."
+        )
     if isinstance(cfg.get("seed"), bool) or not isinstance(cfg.get("seed"), int):
         raise InrBenchError(f"seed must be a whole number, got {cfg.get('seed')!r}.")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
@@ -155,12 +161,16 @@ def build_record(cfg: DictConfig, datamodule, net: torch.nn.Module) -> RunRecord
     )
 
 
-def save_pictures(record: RunRecord, module: INRFitModule, datamodule, out_dir: Path, eval_chunk_size) -> None:
+def save_pictures(
+    record: RunRecord, module: INRFitModule, datamodule, out_dir: Path, eval_chunk_size
+) -> None:
     pred = module.predict_points(datamodule.coords, eval_chunk_size)
     datamodule.save_outputs(pred, out_dir, record.evals[-1] if record.evals else None)
     if record.loss_curve:
-        steps, losses = zip(*record.loss_curve)
-        plot_loss_curve(list(steps), list(losses), out_dir / "loss_curve.png", f"{record.model} on {record.data}")
+        steps, losses = zip(*record.loss_curve, strict=True)
+        plot_loss_curve(
+            list(steps), list(losses), out_dir / "loss_curve.png", f"{record.model} on {record.data}"
+        )
 
 
 def train(cfg: DictConfig) -> dict:
@@ -182,8 +192,12 @@ def train(cfg: DictConfig) -> dict:
     task = build(cfg.task, "task") if cfg.task.get("_target_") else None
     if task is not None and hasattr(task, "prepare"):
         task.prepare(datamodule)
-    net = build(cfg.model.net, "model.net", in_features=datamodule.coord_dim, out_features=datamodule.out_features)
-    module = INRFitModule(net=net, optimizer=build(cfg.model.optimizer, "model.optimizer"), chunk_size=datamodule.chunk_size)
+    net = build(
+        cfg.model.net, "model.net", in_features=datamodule.coord_dim, out_features=datamodule.out_features
+    )
+    module = INRFitModule(
+        net=net, optimizer=build(cfg.model.optimizer, "model.optimizer"), chunk_size=datamodule.chunk_size
+    )
     record = build_record(cfg, datamodule, net)
     if getattr(datamodule, "subgrid", None) is not None:  # the evals score what was trained on
         axis, stride = datamodule.subgrid
@@ -192,12 +206,19 @@ def train(cfg: DictConfig) -> dict:
             f"{list(datamodule.full_signal_shape)}; the held-out points are scored under 'task'"
         )
     evaluation = EvaluationCallback(
-        record, out_dir, eval_schedule(cfg.eval_steps, cfg.trainer.max_steps), cfg.rho_variant, cfg.eval_chunk_size
+        record,
+        out_dir,
+        eval_schedule(cfg.eval_steps, cfg.trainer.max_steps),
+        cfg.rho_variant,
+        cfg.eval_chunk_size,
     )
     callbacks = [build(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()]
     loggers = [build(node, f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
     trainer: L.Trainer = build(
-        cfg.trainer, "trainer", callbacks=callbacks + [evaluation], logger=loggers or False,
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks + [evaluation],
+        logger=loggers or False,
         plugins=[AtomicCheckpointIO()],  # last.ckpt is always whole, even after a SIGKILL
     )
     ckpt_path = resolve_resume(cfg, out_dir)
@@ -209,7 +230,9 @@ def train(cfg: DictConfig) -> dict:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         if trainer.interrupted:
-            raise InrBenchError(f"The run was interrupted; resume it with `hydra.run.dir={out_dir} resume=last`.")
+            raise InrBenchError(
+                f"The run was interrupted; resume it with `hydra.run.dir={out_dir} resume=last`."
+            )
     except BaseException as error:
         # Lightning turns Ctrl+C (SIGINT) into SystemExit(1) after a graceful shutdown.
         interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
@@ -259,8 +282,12 @@ def interruption_message(cfg: DictConfig, trainer: L.Trainer, out_dir: Path, rec
     """What an interrupted run says: where it stopped, what is kept and the resume command."""
     overrides = []
     if HydraConfig.initialized():
-        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra.run.dir=", "resume="))]
-    command = "python -m inr_bench.train " + shlex.join([*overrides, f"hydra.run.dir={out_dir}", "resume=last"])
+        overrides = [
+            o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra.run.dir=", "resume="))
+        ]
+    command = "python -m inr_bench.train " + shlex.join(
+        [*overrides, f"hydra.run.dir={out_dir}", "resume=last"]
+    )
     then = (
         f"Resume with: {command}"
         if (out_dir / "checkpoints" / "last.ckpt").is_file()

@@ -34,13 +34,18 @@ def _metrics_caption(metrics: dict | None) -> str:
     return f"reconstruction: PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
 
 
-def save_image_comparison(truth: np.ndarray, pred: np.ndarray, out_dir: Path, metrics: dict | None = None) -> list[Path]:
+def save_image_comparison(
+    truth: np.ndarray, pred: np.ndarray, out_dir: Path, metrics: dict | None = None
+) -> list[Path]:
     """ground_truth.png, reconstruction.png, and comparison.png (images, error, spectra)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [save_png(truth, out_dir / "ground_truth.png"), save_png(pred, out_dir / "reconstruction.png")]
     figure, axes = plt.subplots(2, 3, figsize=(12, 8))
     grey = "gray" if truth.shape[-1] == 1 else None
-    for axis, image, title in ((axes[0, 0], truth, "ground truth"), (axes[0, 1], pred, _metrics_caption(metrics))):
+    for axis, image, title in (
+        (axes[0, 0], truth, "ground truth"),
+        (axes[0, 1], pred, _metrics_caption(metrics)),
+    ):
         axis.imshow(to_uint8(image), cmap=grey, vmin=0, vmax=255)
         axis.set_title(title, fontsize=9)
     error = np.abs(pred - truth).mean(axis=-1)
@@ -49,7 +54,9 @@ def save_image_comparison(truth: np.ndarray, pred: np.ndarray, out_dir: Path, me
     figure.colorbar(shown, ax=axes[0, 2], fraction=0.046)
     spectra = (log_spectrum(truth), log_spectrum(pred))
     vmax = max(s.max() for s in spectra)
-    for axis, spectrum, title in zip(axes[1, :2], spectra, ("log|FFT| ground truth", "log|FFT| reconstruction")):
+    for axis, spectrum, title in zip(
+        axes[1, :2], spectra, ("log|FFT| ground truth", "log|FFT| reconstruction"), strict=True
+    ):
         axis.imshow(spectrum, cmap="viridis", vmin=0, vmax=vmax)
         axis.set_title(title, fontsize=9)
     axes[1, 2].imshow(np.abs(spectra[1] - spectra[0]), cmap="magma")
@@ -93,13 +100,20 @@ def save_audio_comparison(
     truth, pred = np.asarray(truth).reshape(-1), np.asarray(pred).reshape(-1)
     seconds = np.arange(truth.shape[0]) / sample_rate
     figure, axes = plt.subplots(3, 1, figsize=(12, 10))
-    caption = "reconstruction" if not metrics else (
-        f"reconstruction: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
+    caption = (
+        "reconstruction"
+        if not metrics
+        else (
+            f"reconstruction: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
+        )
     )
     half = max(int(0.01 * sample_rate), 1)
     peak = int(np.argmax(np.abs(truth)))  # zoom where the clip is loudest, not into a pause
     zoom = slice(max(peak - half, 0), min(peak + half, truth.shape[0]))
-    for axis, part, title in ((axes[0], slice(None), "waveform"), (axes[1], zoom, "waveform, 20 ms around the peak")):
+    for axis, part, title in (
+        (axes[0], slice(None), "waveform"),
+        (axes[1], zoom, "waveform, 20 ms around the peak"),
+    ):
         axis.plot(seconds[part], truth[part], lw=0.6, color="black", label="ground truth")
         axis.plot(seconds[part], pred[part], lw=0.6, color="tab:orange", alpha=0.8, label=caption)
         axis.set_xlabel("time (s)")
@@ -107,7 +121,14 @@ def save_audio_comparison(
         axis.legend(loc="upper right", fontsize=8)
     frequencies = np.fft.rfftfreq(truth.shape[0], d=1.0 / sample_rate)
     axes[2].plot(frequencies, _amplitude_spectrum_db(truth), lw=0.5, color="black", label="ground truth")
-    axes[2].plot(frequencies, _amplitude_spectrum_db(pred), lw=0.5, color="tab:orange", alpha=0.7, label="reconstruction")
+    axes[2].plot(
+        frequencies,
+        _amplitude_spectrum_db(pred),
+        lw=0.5,
+        color="tab:orange",
+        alpha=0.7,
+        label="reconstruction",
+    )
     axes[2].set_xlabel("frequency (Hz)")
     axes[2].set_ylabel("|FFT| (dB)")
     axes[2].set_title("amplitude spectra", fontsize=9)

@@ -124,7 +124,7 @@ class BatchedCoordinateMLP(nn.Module):
         if coords.ndim == 2:
             coords = coords.unsqueeze(0).expand(self.k, -1, -1)
         z = affine(self.encode(coords), self.weights[0], self.biases[0])
-        following = [*zip(self.weights[1:], self.biases[1:]), (self.head_weight, self.head_bias)]
+        following = [*zip(self.weights[1:], self.biases[1:], strict=True), (self.head_weight, self.head_bias)]
         # As CoordinateMLP.forward: each activation computes itself and the next layer at once,
         # unless the coordinates need a gradient (double backward needs the layer-wise path).
         layer_wise = coords.requires_grad and torch.is_grad_enabled()

@@ -170,40 +170,17 @@ def measure(k: int, args, device: torch.device) -> dict:
     # fit_batched's own choice: cache-sized chunks on a CPU, one pass on a GPU.
     chunk = max(1, CPU_ROWS_PER_CHUNK // k) if device.type == "cpu" else None
     time_batched(nets, coords, values, args.warmup, args.lr, device, chunk)
+
+    def timed(fit, *extra) -> float:  # fresh networks from the same seed for every run
+        nets = make_nets(k, args.width, args.hidden_layers, args.damping)
+        return fit(nets, coords, values, args.steps, args.lr, device, *extra)
+
     sequential, batched, chunked = [], [], []
     for _ in range(args.repeats):
-        sequential.append(
-            time_sequential(
-                make_nets(k, args.width, args.hidden_layers, args.damping),
-                coords,
-                values,
-                args.steps,
-                args.lr,
-                device,
-            )
-        )
-        batched.append(
-            time_batched(
-                make_nets(k, args.width, args.hidden_layers, args.damping),
-                coords,
-                values,
-                args.steps,
-                args.lr,
-                device,
-            )
-        )
+        sequential.append(timed(time_sequential))
+        batched.append(timed(time_batched))
         if chunk is not None and chunk < values.shape[1]:
-            chunked.append(
-                time_batched(
-                    make_nets(k, args.width, args.hidden_layers, args.damping),
-                    coords,
-                    values,
-                    args.steps,
-                    args.lr,
-                    device,
-                    chunk,
-                )
-            )
+            chunked.append(timed(time_batched, chunk))
     row = {
         "k": k,
         "sequential_s": statistics.median(sequential),

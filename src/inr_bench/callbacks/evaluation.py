@@ -43,7 +43,9 @@ class EvaluationCallback(L.Callback):
 
     def evaluate(self, pl_module: L.LightningModule, datamodule) -> tuple[dict, torch.Tensor]:
         pred = pl_module.predict_points(datamodule.coords, self.eval_chunk_size)
-        metrics = evaluate_signal(pred, datamodule.values, datamodule.signal_shape, datamodule.data_range, self.rho_variant)
+        metrics = evaluate_signal(
+            pred, datamodule.values, datamodule.signal_shape, datamodule.data_range, self.rho_variant
+        )
         return metrics, pred
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
@@ -51,9 +53,20 @@ class EvaluationCallback(L.Callback):
         step_before_update = trainer.global_step - 1
         loss = outputs["loss_value"]
         rho = None
-        if self.track_rho_every_step and outputs.get("pred") is not None and batch["values"].shape[0] == datamodule.num_points:
+        if (
+            self.track_rho_every_step
+            and outputs.get("pred") is not None
+            and batch["values"].shape[0] == datamodule.num_points
+        ):
             shape = (*datamodule.signal_shape, -1)
-            rho = float(rho_ag(outputs["pred"].reshape(shape), batch["values"].reshape(shape), datamodule.coord_dim, self.rho_variant))
+            rho = float(
+                rho_ag(
+                    outputs["pred"].reshape(shape),
+                    batch["values"].reshape(shape),
+                    datamodule.coord_dim,
+                    self.rho_variant,
+                )
+            )
         self.record.add_curve_point(step_before_update, loss)
         self.record.observe(step_before_update, loss, rho)
         if self._is_eval_step(trainer):

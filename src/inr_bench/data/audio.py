@@ -62,7 +62,11 @@ class AudioDataModule(CoordinateDataModule):
         if path.is_file() or (not path.is_dir() and path.suffix.lower() in AUDIO_SUFFIXES):
             return path  # load_audio says clearly if it is missing or unreadable
         files = list_files(path, AUDIO_SUFFIXES, self.download_hint)
-        if isinstance(self.index, bool) or not isinstance(self.index, int) or not 0 <= self.index < len(files):
+        if (
+            isinstance(self.index, bool)
+            or not isinstance(self.index, int)
+            or not 0 <= self.index < len(files)
+        ):
             raise InrBenchError(
                 f"data.index={self.index!r}, but {path.resolve()} holds {len(files)} audio file(s); "
                 f"use data.index between 0 and {len(files) - 1}."
@@ -71,12 +75,16 @@ class AudioDataModule(CoordinateDataModule):
 
     def load_signal(self) -> np.ndarray:
         self.file = self._pick_file()
-        samples, rate = load_audio(self.file, self.sample_rate_asked, self.seconds, self.offset, self.download_hint)
+        samples, rate = load_audio(
+            self.file, self.sample_rate_asked, self.seconds, self.offset, self.download_hint
+        )
         self.sample_rate = rate
         self.source = f"{self.file} ({rate} Hz, {samples.shape[0]} samples from {self.offset:g} s)"
         return samples[:, None]
 
-    def save_outputs(self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None) -> list[Path]:
+    def save_outputs(
+        self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None
+    ) -> list[Path]:
         from inr_bench.visualize import save_audio_comparison
 
         out_dir = Path(out_dir)

@@ -55,8 +55,12 @@ class CoordinateDataModule(L.LightningDataModule):
 
     def __init__(self, name: str, chunk_size: int | None = None, coord_scale: float = 1.0) -> None:
         super().__init__()
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-            raise InrBenchError(f"data.chunk_size must be a positive number of points or null, got {chunk_size!r}.")
+        if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+        ):
+            raise InrBenchError(
+                f"data.chunk_size must be a positive number of points or null, got {chunk_size!r}."
+            )
         self.name = name
         self.chunk_size = chunk_size
         self.coord_scale = coord_scale
@@ -75,7 +79,9 @@ class CoordinateDataModule(L.LightningDataModule):
         """The signal, channels-last (*signal_shape, C), float, in [-1, 1]."""
 
     @abstractmethod
-    def save_outputs(self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None) -> list[Path]:
+    def save_outputs(
+        self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None
+    ) -> list[Path]:
         """Write the prediction (N, C) and the ground truth in this modality's formats."""
 
     def setup(self, stage: str | None = None) -> None:
@@ -85,7 +91,11 @@ class CoordinateDataModule(L.LightningDataModule):
         self.signal_shape = tuple(int(n) for n in signal.shape[:-1])
         self.values = torch.from_numpy(np.ascontiguousarray(signal.reshape(-1, signal.shape[-1])))
         self.coords = coordinate_grid(self.signal_shape, self.coord_scale)
-        self.full_coords, self.full_values, self.full_signal_shape = self.coords, self.values, self.signal_shape
+        self.full_coords, self.full_values, self.full_signal_shape = (
+            self.coords,
+            self.values,
+            self.signal_shape,
+        )
 
     def keep_subgrid(self, axis: int, stride: int) -> torch.Tensor:
         """Train on every `stride`-th sample along `axis` (indices 0, stride, 2 stride, ...).

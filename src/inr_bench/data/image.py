@@ -76,8 +76,10 @@ def read_image_file(path: Path) -> np.ndarray:
                 f"level. Convert it to 8- or 16-bit first. {SKIP_FIX}"
             )
         pixels = pixels.astype(np.uint16)
-    elif pixels.dtype.kind == "f" and pixels.size and (
-        not np.isfinite(pixels).all() or pixels.min() < -1e-3 or pixels.max() > 1 + 1e-3
+    elif (
+        pixels.dtype.kind == "f"
+        and pixels.size
+        and (not np.isfinite(pixels).all() or pixels.min() < -1e-3 or pixels.max() > 1 + 1e-3)
     ):
         raise InrBenchError(
             f"Cannot read image {path}: floating-point pixels must be finite and lie in [0, 1], these range over "
@@ -91,7 +93,9 @@ def to_unit_float(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     if pixels.ndim != 3:
-        raise InrBenchError(f"Expected a 2-D image (H, W) or (H, W, C), got an array of shape {pixels.shape}.")
+        raise InrBenchError(
+            f"Expected a 2-D image (H, W) or (H, W, C), got an array of shape {pixels.shape}."
+        )
     if pixels.shape[-1] in (2, 4):  # grey+alpha, RGBA: the alpha channel is no signal
         pixels = pixels[..., :-1]
     if np.issubdtype(pixels.dtype, np.integer):
@@ -117,7 +121,9 @@ def resize_bilinear(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarra
     height, width = (size, size) if isinstance(size, int) else size
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
     if tensor.shape[-2:] != (height, width):
-        tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        tensor = F.interpolate(
+            tensor, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )
     return tensor[0].permute(1, 2, 0).numpy()
 
 
@@ -136,7 +142,9 @@ def select_channels(image: np.ndarray, mode: str) -> np.ndarray:
     raise InrBenchError(f"data.channels must be one of {CHANNEL_MODES}, got {mode!r}.")
 
 
-def preprocess_image(pixels: np.ndarray, size: int, crop: str = "top_left", channels: str = "first") -> np.ndarray:
+def preprocess_image(
+    pixels: np.ndarray, size: int, crop: str = "top_left", channels: str = "first"
+) -> np.ndarray:
     """Raw pixels -> square, resized, channel-selected (size, size, C) float32 in [-1, 1]."""
     if not isinstance(size, int) or size < 1:
         raise InrBenchError(f"data.size must be a positive number of pixels, got {size!r}.")
@@ -229,7 +237,9 @@ class ImageDataModule(CoordinateDataModule):
             )
         return preprocess_image(pixels, self.size, self.crop, self.channels)
 
-    def save_outputs(self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None) -> list[Path]:
+    def save_outputs(
+        self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None
+    ) -> list[Path]:
         from inr_bench.visualize import save_image_comparison
 
         return save_image_comparison(

@@ -67,7 +67,7 @@ class VideoDataModule(CoordinateDataModule):
         if self.crop != "square":
             if isinstance(self.crop, str):
                 raise InrBenchError(
-                    f"data.crop must be null, a side in pixels, [height, width] or \"square\"; got {self.crop!r}."
+                    f'data.crop must be null, a side in pixels, [height, width] or "square"; got {self.crop!r}.'
                 )
             return self.crop
         if height <= 0 or width <= 0:
@@ -79,14 +79,18 @@ class VideoDataModule(CoordinateDataModule):
 
     def _refuse_upsampling(self, crop, height: int, width: int) -> None:
         """data.size beyond the (cropped) frames would fit an upsampled video: a clear error."""
+
         def pair(value):
             return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
 
         size, box = pair(self.size), pair(crop) or (height, width)
         if not (isinstance(size, tuple) and isinstance(box, tuple) and len(size) == len(box) == 2):
             return  # the reader checks the types and signs
-        if height > 0 and width > 0 and all(isinstance(n, int) for n in (*size, *box)) and (
-            size[0] > min(box[0], height) or size[1] > min(box[1], width)
+        if (
+            height > 0
+            and width > 0
+            and all(isinstance(n, int) for n in (*size, *box))
+            and (size[0] > min(box[0], height) or size[1] > min(box[1], width))
         ):
             raise InrBenchError(
                 f"data.size={self.size} is larger than the frames of {self.file} ({height}x{width}, cropped to "
@@ -118,12 +122,16 @@ class VideoDataModule(CoordinateDataModule):
         )
         return frames * np.float32(2.0) - np.float32(1.0)
 
-    def save_outputs(self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None) -> list[Path]:
+    def save_outputs(
+        self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None
+    ) -> list[Path]:
         from inr_bench.visualize import save_video_frames
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         truth, pred = self.signal_array(self.values), self.signal_array(pred_values)
         frames_png = save_video_frames(truth, pred, out_dir / "frames.png", metrics, FRAMES_SHOWN)
-        movie = write_video(out_dir / "reconstruction.mp4", np.clip((pred + 1.0) / 2.0, 0.0, 1.0), float(self.fps))
+        movie = write_video(
+            out_dir / "reconstruction.mp4", np.clip((pred + 1.0) / 2.0, 0.0, 1.0), float(self.fps)
+        )
         return [frames_png, movie]

@@ -20,7 +20,9 @@ def _check_variant(variant: str) -> None:
         raise ValueError(f"rho_AG variant must be one of {VARIANTS}, got {variant!r}")
 
 
-def rho_ag(pred: torch.Tensor, target: torch.Tensor, signal_ndim: int, variant: str = "reference") -> torch.Tensor:
+def rho_ag(
+    pred: torch.Tensor, target: torch.Tensor, signal_ndim: int, variant: str = "reference"
+) -> torch.Tensor:
     """Per-signal rho_AG of channels-last tensors shaped (*batch, *signal_shape, channels).
 
     The FFT runs over the `signal_ndim` signal axes of each channel; the cosine is taken over

@@ -10,7 +10,7 @@ Adding a damping function = one entry in DAMPINGS plus one YAML file in conf/del
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

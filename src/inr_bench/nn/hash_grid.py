@@ -132,7 +132,8 @@ class HashGridEncoding(nn.Module):
         return (
             f"in_features={self.in_features}, levels={self.num_levels}, features_per_level={self.features_per_level}, "
             f"table=2^{self.log2_table_size}, resolutions={self.resolutions[0]}..{self.resolutions[-1]}, "
-            f"bound={self.bound}" + (f", output_scale={self.output_scale}" if self.output_scale != 1.0 else "")
+            f"bound={self.bound}"
+            + (f", output_scale={self.output_scale}" if self.output_scale != 1.0 else "")
         )
 
     def vertex_index(self, level: int, vertices: torch.Tensor) -> torch.Tensor:

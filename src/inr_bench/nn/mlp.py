@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -60,6 +60,6 @@ class CoordinateMLP(nn.Module):
         # gradient: fitting image gradients backpropagates twice, which only the layer-wise
         # path supports. The intermediates z are this method's own, as then_linear requires.
         layer_wise = coords.requires_grad and torch.is_grad_enabled()
-        for act, layer in zip(self.activations, following):
+        for act, layer in zip(self.activations, following, strict=True):
             z = layer(act(z)) if layer_wise else act.then_linear(z, layer)
         return z
