@@ -94,19 +94,22 @@ def order_models(models) -> list[str]:
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof = 1); the deviation of one value is NaN."""
     array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else math.nan
 
 
 def format_cell(metric: str, mean: float, std: float) -> str:
+    """'mean ± std' in the metric's precision; just the mean where std is undefined (n = 1)."""
     if metric in ("loss", "mse", "held_out_mse", "best_loss"):
-        number = f"{mean:.4f}" if mean >= 1e-3 else f"{mean:.2e}"
-        return f"{number} ± {std:.1e}"
-    if "psnr" in metric:
-        return f"{mean:.2f} ± {std:.2f}"
-    if metric in ("rho_ag", "ssim"):
-        return f"{mean:.5f} ± {std:.1e}"
-    return f"{mean:.4g} ± {std:.2g}"
+        number, spread = (f"{mean:.4f}" if mean >= 1e-3 else f"{mean:.2e}"), f"{std:.1e}"
+    elif "psnr" in metric:
+        number, spread = f"{mean:.2f}", f"{std:.2f}"
+    elif metric in ("rho_ag", "ssim"):
+        number, spread = f"{mean:.5f}", f"{std:.1e}"
+    else:
+        number, spread = f"{mean:.4g}", f"{std:.2g}"
+    return f"{number} ± {spread}" if math.isfinite(std) else number
 
 
 def eval_at(record: dict, step: int) -> dict | None:
@@ -224,6 +227,15 @@ def _task_tables(
                         ):
                             baselines.append(key)
         factors.sort(key=lambda f: float(f) if f.replace(".", "", 1).isdigit() else math.inf)
+        # Super-resolution past the source's own size scores against an upsample, not the truth.
+        interpolated = {
+            factor
+            for model in task_models
+            for record in results[model].values()
+            if record.get("status") == "ok" and (record.get("task") or {}).get("name", "task") == task_name
+            for factor, entry in (record["task"].get("factors") or {}).items()
+            if isinstance(entry, dict) and entry.get("target_interpolated")
+        }
         columns = [(m, "inr", label(m)) for m in task_models]
         # Baselines do not depend on the architecture: take them from the first one's fits.
         columns += [(task_models[0], b, b) for b in baselines]
@@ -261,10 +273,17 @@ def _task_tables(
                             "n_failed": "",
                         }
                     )
-                metric_rows.append([name if not metric_rows else "", f"{factor}x", *cells])
+                mark = " †" if factor in interpolated else ""
+                metric_rows.append([name if not metric_rows else "", f"{factor}x{mark}", *cells])
             if any_value:
                 rows.extend(metric_rows)
-        tables.append((task_name, rows, []))
+        notes = []
+        if interpolated:
+            notes.append(
+                "† the target at this size is a bilinear upsample of the source image, which is "
+                "smaller than the target: these rows do not score against ground truth."
+            )
+        tables.append((task_name, rows, notes))
     return tables, tidy
 
 
@@ -447,8 +466,8 @@ def aggregate(
     text.append(_markdown([["Metric", "Step", *[label(m) for m in models]], *rows]))
     text.append("")
     task_tables, task_tidy = _task_tables(results, models)
-    for name, task_rows, _ in task_tables:
-        text += ["", f"## Task: {name}", "", _markdown(task_rows), ""]
+    for name, task_rows, task_notes in task_tables:
+        text += ["", f"## Task: {name}", "", _markdown(task_rows), *task_notes, ""]
     if paper:
         text += ["", "## Beside the paper", "", *beside_paper(tidy + task_tidy, models, paper), ""]
     text += [

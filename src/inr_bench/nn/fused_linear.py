@@ -38,8 +38,9 @@ _SCRATCH = threading.local()
 def _scratch(like: torch.Tensor) -> torch.Tensor:
     """An uninitialised buffer of like's shape, dtype and device.
 
-    On a CPU one buffer per (thread, dtype, inference mode) is kept and reused (only ever grown), so its pages
-    stay mapped; it is only used within one forward or one backward call, never across calls.
+    On a CPU one buffer per (thread, dtype, inference mode) is kept and reused (only ever
+    grown), so its pages stay mapped; it is only used within one forward or one backward call,
+    never across calls.
     Elsewhere (CUDA) the caching allocator already reuses memory: a plain empty tensor."""
     if like.device.type != "cpu":
         return torch.empty_like(like, memory_format=torch.contiguous_format)
