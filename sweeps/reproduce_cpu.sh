@@ -11,9 +11,9 @@ table1() {  # Table 1, every architecture, all 16 DIV2K crops at 64x64
     "$PY" -m inr_bench.bench experiment=paper_table1 data.size=64 bench.num_signals=16 \
         bench.out_dir="$OUT/table1_64px"
 }
-table1_256() {  # Table 1 at the paper's size (256x256) for SPDER and SIREN, 8 DIV2K crops, one
+table1_256() {  # Table 1 at the paper's size (256x256) for SPDER and SIREN, 4 DIV2K crops, one
     # fit at a time (a CPU gains nothing from batching; each result lands every few minutes)
-    "$PY" -m inr_bench.bench experiment=paper_table1 'bench.models=[spder,siren]' bench.num_signals=8 \
+    "$PY" -m inr_bench.bench experiment=paper_table1 'bench.models=[spder,siren]' bench.num_signals=4 \
         bench.batch_size=1 bench.out_dir="$OUT/table1_256px"
 }
 table2() {  # Table 2, the first second of both real clips (bach 44.1 kHz, arctic 16 kHz)

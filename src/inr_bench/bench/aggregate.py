@@ -467,7 +467,8 @@ def aggregate(
     text.append("")
     task_tables, task_tidy = _task_tables(results, models)
     for name, task_rows, task_notes in task_tables:
-        text += ["", f"## Task: {name}", "", _markdown(task_rows), *task_notes, ""]
+        text += ["", f"## Task: {name}", "", _markdown(task_rows), ""]
+        text += [*task_notes, ""] if task_notes else []
     if paper:
         text += ["", "## Beside the paper", "", *beside_paper(tidy + task_tidy, models, paper), ""]
     text += [
