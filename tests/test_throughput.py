@@ -21,6 +21,7 @@ KEYS = (
     "speedup_vs_eager",
     "ratio_to_floor",
     "memory_ratio",
+    "floor_memory_ratio",
 )
 
 
@@ -50,6 +51,7 @@ def test_benchmark_reports_every_figure_and_variants_agree(tmp_path, monkeypatch
         assert math.isfinite(row[key]) and row[key] > 0, key
     assert row["speedup_vs_eager"] == pytest.approx(row["eager_step_s"] / row["default_step_s"])
     assert row["ratio_to_floor"] == pytest.approx(row["default_step_s"] / row["floor_step_s"])
+    assert row["floor_memory_ratio"] == pytest.approx(row["floor_peak_mb"] / row["eager_peak_mb"])
     assert "cpu" in report["machine"] and report["machine"]["benchmark"]["size"] == 24
     # Same initialisation, same function: eager and default end at the same loss after the
     # warm-up and timed steps; the floor (no activation) is a different function.
