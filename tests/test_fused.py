@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from curves import assert_within_float32_rounding, fit_losses
 from inr_bench.nn import fused
 from inr_bench.nn.activations import DampedSine
 from inr_bench.nn.damping import DAMPINGS, safe_eps
@@ -180,18 +181,11 @@ def _camera_32() -> tuple[torch.Tensor, torch.Tensor]:
     return coords, values
 
 
-def _fit(fused_path: bool, coords: torch.Tensor, values: torch.Tensor, steps: int = 50) -> list[float]:
+def _fit(fused_path: bool, coords: torch.Tensor, values: torch.Tensor, dtype=torch.float32) -> np.ndarray:
     torch.manual_seed(0)
     net = CoordinateMLP(2, 1, partial(DampedSine, w0=W0, damping="sqrt", fused=fused_path), width=64)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(net(coords), values)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    net = net.to(dtype)
+    return fit_losses(net, coords.to(dtype), values.to(dtype), steps=50)
 
 
 def test_fifty_step_fit_follows_the_eager_loss_curve():
@@ -199,9 +193,10 @@ def test_fifty_step_fit_follows_the_eager_loss_curve():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only add waiting on a busy machine
     try:
-        fused_losses = np.array(_fit(True, coords, values))
-        eager_losses = np.array(_fit(False, coords, values))
+        fused_losses = _fit(True, coords, values)
+        eager_losses = _fit(False, coords, values)
+        exact_losses = _fit(False, coords, values, dtype=torch.float64)
     finally:
         torch.set_num_threads(threads)
     assert fused_losses[-1] < 0.5 * fused_losses[0]  # it does learn
-    np.testing.assert_allclose(fused_losses, eager_losses, rtol=1e-4)
+    assert_within_float32_rounding(fused_losses, eager_losses, exact_losses)
