@@ -462,19 +462,11 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
     ):
         table.add_column(column, justify="right")
 
-    def mark(value: float, target: float, at_least: bool) -> str:
-        ok = value >= target if at_least else value <= target
-        return f"{value:.2f} {'ok' if ok else 'MISSED'}"
-
-    def mark_speedup(row: dict) -> str:
-        if row["eager_over_floor"] < TARGETS["speedup_vs_eager"]:
-            return f"{row['speedup_vs_eager']:.2f} n/a"
-        return mark(row["speedup_vs_eager"], TARGETS["speedup_vs_eager"], True)
-
-    def mark_memory(row: dict) -> str:
-        if row["floor_memory_ratio"] > TARGETS["memory_ratio"]:
-            return f"{row['memory_ratio']:.2f} n/a"
-        return mark(row["memory_ratio"], TARGETS["memory_ratio"], False)
+    def mark(value: float, target: float, at_least: bool, bound: float | None = None) -> str:
+        """'ok' or 'MISSED'; 'n/a' when even the floor's `bound` misses the target."""
+        meets = (lambda x: x >= target) if at_least else (lambda x: x <= target)
+        verdict = "n/a" if bound is not None and not meets(bound) else ("ok" if meets(value) else "MISSED")
+        return f"{value:.2f} {verdict}"
 
     for model, row in summary.items():
         table.add_row(
@@ -485,10 +477,10 @@ def print_table(summary: dict[str, dict], machine: dict, size: int) -> None:
             f"{row['eager_peak_mb']:.0f}",
             f"{row['default_peak_mb']:.0f}",
             f"{row['floor_peak_mb']:.0f}",
-            mark_speedup(row),
+            mark(row["speedup_vs_eager"], TARGETS["speedup_vs_eager"], True, row["eager_over_floor"]),
             f"{row['eager_over_floor']:.2f}",
             mark(row["ratio_to_floor"], TARGETS["ratio_to_floor"], False),
-            mark_memory(row),
+            mark(row["memory_ratio"], TARGETS["memory_ratio"], False, row["floor_memory_ratio"]),
         )
     Console(width=max(Console().width, 140)).print(table)
 
