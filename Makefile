@@ -30,7 +30,7 @@ lint: ## Lint and check formatting with ruff
 	$(BIN)/ruff format --check src tests
 
 bench: ## Throughput benchmark: eager vs default vs matmul floor (256x256)
-	$(BIN)/python -m inr_bench.benchmarks.throughput --size 256 --out bench_results/throughput.json
+	$(BIN)/python -m inr_bench.perf.throughput --size 256 --out table_results/throughput.json
 
 train: ## The main job: SPDER (sqrt) on scikit-image's cameraman, 500 steps
 	$(BIN)/python -m inr_bench.train

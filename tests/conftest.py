@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from inr_bench.config import CONFIG_DIR
+from inr_bench.config import compose_config as compose_package_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # CI points INR_BENCH_DATA at ../shared/data; a developer checkout beside shared/ works alike.
@@ -23,13 +22,19 @@ def compose_config(
     output_dir: Path, overrides: list[str] = (), return_hydra_config: bool = False
 ) -> DictConfig:
     """The real config with `overrides`, writing into `output_dir`, as `train()` receives it."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[f"paths.output_dir={output_dir}", *overrides],
-            return_hydra_config=return_hydra_config,
-        )
-    return cfg
+    return compose_package_config(
+        [f"paths.output_dir={output_dir}", *overrides], return_hydra_config=return_hydra_config
+    )
+
+
+def module_for(datamodule, *overrides: str):
+    """The INRFitModule a run with `overrides` builds for `datamodule`'s signal (set up)."""
+    from inr_bench.fitting.module import INRFitModule
+
+    cfg = compose_config(Path("unused"), list(overrides))
+    return INRFitModule(
+        cfg, datamodule.signal_shape, datamodule.out_features, datamodule.coord_scale, datamodule.chunk_size
+    )
 
 
 def tiny(cfg: DictConfig) -> DictConfig:

@@ -10,14 +10,11 @@ import soundfile as sf
 import torch
 from hydra.utils import instantiate
 
-from conftest import compose_config
+from conftest import compose_config, module_for
 from inr_bench.callbacks import EvaluationCallback
 from inr_bench.data.audio import AudioDataModule
 from inr_bench.errors import InrBenchError
-from inr_bench.fitting import INRFitModule
-from inr_bench.nn.activations import DampedSine
-from inr_bench.nn.mlp import CoordinateMLP
-from inr_bench.results import RunRecord
+from inr_bench.record import RunRecord
 from inr_bench.train import train
 
 
@@ -114,10 +111,15 @@ def test_chunked_evaluation_equals_unchunked(bach, tmp_path):
     dm = AudioDataModule(name="bach", path=str(bach), offset=1.0, seconds=0.02)
     dm.setup()
     torch.manual_seed(0)
-    net = CoordinateMLP(1, 1, lambda: DampedSine(damping="arctan", fused=False), width=32, hidden_layers=2)
-    module = INRFitModule(net, torch.optim.Adam)
-    whole = EvaluationCallback(RunRecord(), tmp_path, [1], eval_chunk_size=None).evaluate(module, dm)
-    chunked = EvaluationCallback(RunRecord(), tmp_path, [1], eval_chunk_size=100).evaluate(module, dm)
+    module = module_for(
+        dm,
+        "delta=arctan",
+        "model.net.activation.fused=false",
+        "model.net.width=32",
+        "model.net.hidden_layers=2",
+    )
+    whole = EvaluationCallback(RunRecord(), [1], eval_chunk_size=None).evaluate(module, dm)
+    chunked = EvaluationCallback(RunRecord(), [1], eval_chunk_size=100).evaluate(module, dm)
     torch.testing.assert_close(chunked[1], whole[1], rtol=0, atol=1e-6)
     assert chunked[0]["ssim"] is None and whole[0]["ssim"] is None
     for key in ("loss", "psnr", "rho_ag"):

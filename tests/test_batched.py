@@ -1,4 +1,4 @@
-"""Batched many-signal fitting equals K separate fits (inr_bench.bench.batched)."""
+"""Batched many-signal fitting equals K separate fits (inr_bench.fitting.batched)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from inr_bench.bench.batched import BatchedCoordinateMLP, batchable, fit_batched
 from inr_bench.data.base import coordinate_grid
 from inr_bench.data.image import preprocess_image, read_image_file
+from inr_bench.fitting.batched import fit_batched
 from inr_bench.metrics import evaluate_signal
 from inr_bench.nn.activations import DampedSine, ReLU
 from inr_bench.nn.encodings import GaussianFourierFeatures
 from inr_bench.nn.hash_grid import HashGridEncoding
 from inr_bench.nn.mlp import CoordinateMLP
+from inr_bench.nn.stacked_mlp import StackedCoordinateMLP, batchable
 
 SIZE, WIDTH, LAYERS, STEPS = 16, 32, 2, 20
 # Eager activations (fused=False): the equality under test does not depend on the activation's
@@ -117,7 +118,7 @@ def test_parameters_after_batched_fit_equal_separate_parameters(shared_data):
     alone = [_copy(net) for net in nets]
     for i, net in enumerate(alone):
         separate_fit(net, coords, values[i], STEPS, 1e-4)
-    stack = BatchedCoordinateMLP(nets)
+    stack = StackedCoordinateMLP(nets)
     opt = torch.optim.Adam(stack.parameters(), lr=1e-4)
     for _ in range(STEPS):
         opt.zero_grad(set_to_none=True)
@@ -140,7 +141,7 @@ def test_fourier_feature_buffers_stay_per_network(shared_data):
     encoding = functools.partial(GaussianFourierFeatures, num_features=8, scale=2.0)
     nets = make_nets(k, ReLU, encoding=encoding)
     assert not torch.equal(nets[0].encoding.B, nets[1].encoding.B)
-    stack = BatchedCoordinateMLP(nets)
+    stack = StackedCoordinateMLP(nets)
     with torch.no_grad():
         out = stack(coords)
         for i, net in enumerate(nets):
@@ -160,7 +161,7 @@ def test_hash_grid_networks_are_not_batchable():
     ok, why = batchable(net)
     assert not ok and "trainable" in why
     with pytest.raises(ValueError):
-        BatchedCoordinateMLP([net])
+        StackedCoordinateMLP([net])
 
 
 def test_a_diverging_fit_fails_alone_and_the_others_go_on(shared_data):
@@ -181,8 +182,8 @@ def test_a_diverging_fit_fails_alone_and_the_others_go_on(shared_data):
 
 
 def test_benchmark_command_reports_a_ratio(shared_data, monkeypatch, tmp_path):
-    """`python -m inr_bench.benchmarks.batched` runs and reports; speed itself is never asserted."""
-    from inr_bench.benchmarks.batched import main
+    """`python -m inr_bench.perf.batched_speed` runs and reports; speed itself is never asserted."""
+    from inr_bench.perf.batched_speed import main
 
     monkeypatch.setenv("INR_BENCH_FUSED", "0")
     out = tmp_path / "bench.json"
@@ -194,10 +195,8 @@ def test_benchmark_command_reports_a_ratio(shared_data, monkeypatch, tmp_path):
             "8",
             "--steps",
             "2",
-            "--width",
-            "16",
-            "--hidden-layers",
-            "1",
+            "--override=model.net.width=16",
+            "--override=model.net.hidden_layers=1",
             "--warmup",
             "1",
             "--threads",
@@ -225,7 +224,6 @@ def test_chunks_of_points_give_the_full_batch_fit(shared_data):
             max_steps=10,
             eval_steps=[],
             chunk_size=chunk,
-            cpu_rows_per_chunk=None,
         )
         for chunk in (None, 48)
     ]

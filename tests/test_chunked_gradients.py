@@ -5,8 +5,8 @@ from functools import partial
 import lightning as L
 import torch
 
+from conftest import module_for
 from inr_bench.data.image import ImageDataModule
-from inr_bench.fitting import INRFitModule
 from inr_bench.nn.activations import DampedSine
 from inr_bench.nn.mlp import CoordinateMLP
 
@@ -17,13 +17,17 @@ class _FakeTrainer:
 
 
 def gradients_after_one_step(chunk_size):
-    torch.manual_seed(0)
-    net = CoordinateMLP(
-        2, 1, partial(DampedSine, damping="sqrt", fused=False), width=32, hidden_layers=2
-    ).double()
-    module = INRFitModule(net, optimizer=partial(torch.optim.SGD, lr=0.0), chunk_size=chunk_size)
-    dm = ImageDataModule(name="camera", picture="camera", size=24)
+    dm = ImageDataModule(name="camera", picture="camera", size=24, chunk_size=chunk_size)
     dm.setup()
+    torch.manual_seed(0)
+    module = module_for(
+        dm,
+        "model.net.activation.fused=false",
+        "model.net.width=32",
+        "model.net.hidden_layers=2",
+        "model.optimizer._target_=torch.optim.SGD",
+        "model.optimizer.lr=0.0",
+    ).double()
     trainer = L.Trainer(
         max_steps=1,
         logger=False,

@@ -19,7 +19,6 @@ GROUPS = [
     "task",
     "experiment",
     "launcher",
-    "debug",
 ]
 
 
@@ -42,7 +41,7 @@ def test_every_choice_composes(tmp_path, group, choice):
 
 def test_delta_lands_in_the_model(tmp_path):
     cfg = compose_config(tmp_path, ["delta=arctan"])
-    assert cfg.model.delta.name == "arctan"
+    assert cfg.delta.name == "arctan"
     net = instantiate(cfg.model.net, in_features=1, out_features=1)
     assert net.activations[0].damping_name == "arctan"
 

@@ -60,7 +60,7 @@ def test_gradient_finite_at_zero(dtype, name):
 def test_unknown_damping_is_a_clear_error():
     with pytest.raises(InrBenchError, match=r"Unknown damping function 'cubic'.*sqrt.*delta=") as info:
         get_damping("cubic")
-    assert "conf/delta" in str(info.value)
+    assert "register_damping" in str(info.value) and "delta/<name>.yaml" in str(info.value)
 
 
 def test_one_makes_spder_exactly_siren():

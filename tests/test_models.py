@@ -225,7 +225,7 @@ def test_relu_is_the_reference_codes_scaled_relu(tmp_path):
 
 def test_spder_grid_takes_delta_and_hash_grid(tmp_path):
     cfg = compose_config(tmp_path, ["model=spder_grid", "delta=arctan"])
-    assert cfg.model.uses_delta
+    assert cfg.model.damping == "arctan"
     net = build(cfg.model)
     assert net.activations[0].damping_name == "arctan" and net.activations[0].w0 == 30.0
     assert isinstance(net.encoding, HashGridEncoding)

@@ -23,11 +23,12 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-import inr_bench.results as results
+import inr_bench.atomic as atomic
 import inr_bench.train as train_module
+from inr_bench.atomic import write_json_atomic, write_text_atomic
 from inr_bench.data.image import ImageDataModule, read_image_file
 from inr_bench.errors import InrBenchError, NonFiniteLossError
-from inr_bench.results import RunRecord, read_metrics, write_json_atomic, write_text_atomic
+from inr_bench.record import RunRecord, read_metrics
 from inr_bench.train import train
 
 TINY = ("data.size=16", "save_outputs=false")
@@ -94,6 +95,14 @@ def assert_untouched(folder: Path) -> None:
         ("task=superress", "Could not find 'task/superress'", "Did you mean `task=superres`?"),
         ("trainer.max_step=3", "Could not override 'trainer.max_step'", "Did you mean `trainer.max_steps`"),
         ("modle=siren", "Could not override 'modle'", "Did you mean `model`?"),
+        # wrong types are refused when the config is composed (the schema)
+        (
+            "seed=abc",
+            "Error merging override seed=abc",
+            "`seed` takes a whole number, not 'abc' (currently 0)",
+        ),
+        ("eval_steps=often", "Error merging override eval_steps=often", "`eval_steps` takes a list"),
+        ("data.size=big", "Error merging override data.size=big", "`data.size` takes a whole number"),
     ],
 )
 def test_unknown_names_and_keys(monkeypatch, capsys, tmp_path, override, hydra_says, hint):
@@ -119,13 +128,11 @@ def test_unknown_names_and_keys(monkeypatch, capsys, tmp_path, override, hydra_s
         (["trainer.max_steps=-5"], "trainer.max_steps must be a positive"),
         (["eval_steps=[-1]"], "eval_steps must be a list of positive"),
         (["eval_steps=[0,5]"], "eval_steps must be a list of positive"),
-        (["eval_steps=often"], "eval_steps must be a list of positive"),
         (["data.chunk_size=0"], "data.chunk_size must be a positive"),
         (["data.chunk_size=-3"], "data.chunk_size must be a positive"),
         (["eval_chunk_size=0"], "eval_chunk_size must be a positive"),
         (["model.optimizer.lr=0"], "model.optimizer.lr must be a positive"),
         (["model.optimizer.lr=-1e-4"], "model.optimizer.lr must be a positive"),
-        (["seed=abc"], "seed must be a whole number"),
         (["model.net.width=0"], "Could not build `model.net`|width must be >= 1"),
         (["+trainer.max_step=3"], "Could not build `trainer`|unexpected keyword argument 'max_step'"),
         (["trainer.precision=banana"], "Could not build `trainer`|Precision 'banana' is invalid"),
@@ -418,7 +425,7 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_temp_file(monkeypatch, old
         raise OSError(f"simulated crash in {breaks}")
 
     module, name = breaks.split(".")
-    monkeypatch.setattr(getattr(results, module), name, crash)
+    monkeypatch.setattr(getattr(atomic, module), name, crash)
     with pytest.raises(OSError, match="simulated crash"):
         RunRecord(model="spder", evals=[{"step": 1, "loss": 0.5}]).write(old_file.parent)
     monkeypatch.undo()
@@ -434,7 +441,7 @@ def test_every_result_file_of_a_run_is_written_atomically(make_config, monkeypat
         renamed.append(Path(dst).name)
         return real_replace(src, dst)
 
-    monkeypatch.setattr(results.os, "replace", spy)
+    monkeypatch.setattr(atomic.os, "replace", spy)
     train(
         make_config(
             *TINY, "trainer.max_steps=3", "eval_steps=[1]", "callbacks.checkpoint.every_n_train_steps=1"

@@ -22,7 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from conftest import compose_config, tiny
 from inr_bench.errors import InrBenchError
-from inr_bench.results import read_metrics
+from inr_bench.record import read_metrics
 from inr_bench.train import train
 
 # 60 steps, a checkpoint every 5: the run is killed at its first checkpoint, well before the end.

@@ -171,7 +171,7 @@ def test_wandb_sweep_files_become_hydra_overrides_that_compose(name, tmp_path):
         assert cfg.logger.wandb._target_.endswith("WandbLogger")
         values = dict(item.split("=", 1) for item in overrides)
         if "delta" in values:
-            assert cfg.model.delta.name == values["delta"]
+            assert cfg.delta.name == values["delta"]
         if "model.optimizer.lr" in values:
             assert cfg.model.optimizer.lr == pytest.approx(float(values["model.optimizer.lr"]))
             assert cfg.model.net.activation.w0 == pytest.approx(float(values["model.net.activation.w0"]))
@@ -184,10 +184,7 @@ def test_damping_ablation_sweeps_every_damping(tmp_path):
     swept = str(cfg.hydra.sweeper.params.delta).split(",")
     assert sorted(swept) == sorted(DAMPINGS)
     for delta in swept:  # each job's config composes
-        assert (
-            compose_config(tmp_path, ["experiment=damping_ablation", f"delta={delta}"]).model.delta.name
-            == delta
-        )
+        assert compose_config(tmp_path, ["experiment=damping_ablation", f"delta={delta}"]).delta.name == delta
     assert cfg.trainer.max_steps == 250 and cfg.data.name == "camera"
     script = (SWEEPS / "damping_ablation.sh").read_text()
     assert "-m experiment=damping_ablation" in script and os.access(SWEEPS / "damping_ablation.sh", os.X_OK)

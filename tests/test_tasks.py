@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
 from inr_bench.data.audio import AudioDataModule
@@ -33,8 +32,6 @@ from inr_bench.tasks.gradients import (
 )
 from inr_bench.tasks.superres import SuperResolution, bicubic_upsample, ground_truth_at
 from inr_bench.train import train
-
-CFG = OmegaConf.create({"rho_variant": "reference"})
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +98,7 @@ def test_superres_queries_hit_the_original_pixels_exactly(tmp_path):
     # The lookup INR knows the original 64x64 pixels at the INR coordinates of their centres.
     truth = torch.from_numpy(pixels.astype(np.float32).reshape(-1, 1) / 255 * 2 - 1)
     oracle = LookupModule(pixel_centre_grid((8, 8), (64, 64)), truth)
-    record = SuperResolution(factors=[8, 2], save_images=False).run(oracle, dm, tmp_path, CFG)
+    record = SuperResolution(factors=[8, 2], save_images=False).run(oracle, dm, tmp_path, "reference")
     x8 = record["factors"]["8"]
     assert x8["size"] == [64, 64] and not x8["target_interpolated"] and "own pixels" in x8["target"]
     assert x8["inr"]["mse"] == 0.0  # every query landed on an original pixel
@@ -192,7 +189,7 @@ def test_audio_training_and_query_bookkeeping(tiny_clip):
         assert not trained & {float(c) for c in dm.full_coords[held, 0]}  # never trained on
     # queries land on the true samples: an INR that knows only exact sample positions is perfect
     oracle = LookupModule(dm.full_coords, dm.full_values)
-    record = task.run(oracle, dm, None, CFG)
+    record = task.run(oracle, dm, None, "reference")
     for factor in ("2", "4", "8"):
         assert record["factors"][factor]["inr"]["mse"] == 0.0
         assert record["factors"][factor]["inr"]["held_out_mse"] == 0.0
@@ -228,7 +225,7 @@ def test_frame_bookkeeping(shared_data, num_frames):
     trained_times = set(dm.coords[:, 0].tolist())
     assert trained_times == {float(full[t, 0, 0]) for t in kept}
     oracle = LookupModule(dm.full_coords, dm.full_values)
-    record = task.run(oracle, dm, None, CFG)
+    record = task.run(oracle, dm, None, "reference")
     assert record["held_out_frames"] == [1, 3] and record["training_frames"] == kept
     held_times = {float(full[t, 0, 0]) for t in record["held_out_frames"]}
     assert not held_times & trained_times

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from inr_bench.benchmarks import throughput
+from inr_bench.perf import throughput
 
 KEYS = (
     "eager_step_s",

@@ -9,15 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
+from conftest import compose_config, module_for
 from inr_bench.callbacks import EvaluationCallback
 from inr_bench.data.video import VideoDataModule
 from inr_bench.data.video_io import load_video, probe_video, write_video
 from inr_bench.errors import InrBenchError
-from inr_bench.fitting import INRFitModule
-from inr_bench.nn.activations import DampedSine
-from inr_bench.nn.mlp import CoordinateMLP
-from inr_bench.results import RunRecord
+from inr_bench.record import RunRecord
 from inr_bench.train import train
 
 
@@ -95,10 +92,11 @@ def test_chunked_evaluation_equals_unchunked(tiny_clip, tmp_path):
     dm = VideoDataModule(name="v", path=str(tiny_clip), crop=None, size=None)
     dm.setup()
     torch.manual_seed(0)
-    net = CoordinateMLP(3, 1, lambda: DampedSine(fused=False), width=32, hidden_layers=2)
-    module = INRFitModule(net, torch.optim.Adam)
-    whole = EvaluationCallback(RunRecord(), tmp_path, [1], eval_chunk_size=None).evaluate(module, dm)
-    chunked = EvaluationCallback(RunRecord(), tmp_path, [1], eval_chunk_size=333).evaluate(module, dm)
+    module = module_for(
+        dm, "model.net.activation.fused=false", "model.net.width=32", "model.net.hidden_layers=2"
+    )
+    whole = EvaluationCallback(RunRecord(), [1], eval_chunk_size=None).evaluate(module, dm)
+    chunked = EvaluationCallback(RunRecord(), [1], eval_chunk_size=333).evaluate(module, dm)
     torch.testing.assert_close(chunked[1], whole[1], rtol=0, atol=1e-6)
     assert isinstance(whole[0]["ssim"], float)  # mean SSIM over the frames
     for key in ("loss", "psnr", "ssim", "rho_ag"):

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from inr_bench.results import write_bytes_atomic
+from inr_bench.atomic import write_bytes_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -77,7 +77,7 @@ def tag_wandb_run(cfg: DictConfig) -> None:
     wandb_node = (cfg.get("logger") or {}).get("wandb")
     if wandb_node is None:
         return
-    delta = cfg.model.delta.name if cfg.model.get("uses_delta") and "delta" in cfg.model else "none"
+    delta = cfg.model.get("damping") or "none"
     tags = [tag for tag in wandb_node.get("tags") or [] if not str(tag).startswith("delta:")]
     with open_dict(cfg):
         wandb_node.tags = [*tags, f"delta:{delta}"]

@@ -32,7 +32,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from inr_bench.results import RunRecord, write_json_atomic, write_text_atomic
+from inr_bench.atomic import write_text_atomic
+from inr_bench.record import RunRecord
 
 log = logging.getLogger("inr_bench")
 
@@ -331,20 +332,15 @@ def mark_job_failed(cfg: DictConfig, error: BaseException) -> None:
     the run already wrote; for errors raised before training, there is nothing yet."""
     try:
         out_dir = Path(cfg.paths.output_dir)
-        path = out_dir / "metrics.json"
-        if path.is_file():
-            payload = json.loads(path.read_text())
-        else:
-            payload = RunRecord(
-                model=OmegaConf.select(cfg, "model.name"),
-                delta=OmegaConf.select(cfg, "model.delta.name")
-                if OmegaConf.select(cfg, "model.uses_delta")
-                else None,
-                data=OmegaConf.select(cfg, "data.name"),
-            ).as_json()
-        if payload.get("status") != "failed":
-            payload["status"], payload["reason"] = "failed", f"{type(error).__name__}: {error}"
-        write_json_atomic(path, payload)
+        record = RunRecord.read(out_dir) or RunRecord(
+            model=OmegaConf.select(cfg, "model.name"),
+            label=OmegaConf.select(cfg, "model.label"),
+            delta=OmegaConf.select(cfg, "model.damping"),
+            data=OmegaConf.select(cfg, "data.name"),
+        )
+        if record.status != "failed":
+            record.fail(error)
+        record.write(out_dir)
     except Exception as problem:  # never hide the job's own error behind this one
         log.warning("could not record the failure in metrics.json: %s", problem)
 
@@ -367,7 +363,7 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.utils import JobStatus
 
-        from inr_bench.wandb_run import finish_run
+        from inr_bench.callbacks.wandb_results import finish_run
 
         completed = job_return.status == JobStatus.COMPLETED
         value = job_return.return_value if completed else None

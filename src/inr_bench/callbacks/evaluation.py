@@ -1,29 +1,27 @@
-"""Evaluation of the whole signal at fixed steps, written to metrics.json as the run goes."""
+"""Evaluation of the whole signal at fixed steps, and per-step tracking, into the run record.
+
+After the optimiser steps listed in `eval_steps` (and the last one) the whole signal is
+predicted and scored: loss, PSNR (both conventions), SSIM and rho_AG go into the record's
+"evals" and through Lightning's logging as `eval/*` against the optimiser step, so the CSV
+logger, TensorBoard and W&B all show them as the run goes. Every training step also feeds the
+record's loss curve and best-so-far figures (the per-step rho_AG from the step's own
+predictions, through the `RhoAG` metric): the loss a step computes belongs to the parameters
+before its update, hence `step - 1`.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import lightning as L
 import torch
 
-from inr_bench.metrics import evaluate_signal, rho_ag
-from inr_bench.results import RunRecord
+from inr_bench.metrics import RhoAG, evaluate_signal
+from inr_bench.record import RunRecord
 
 
 class EvaluationCallback(L.Callback):
-    """After the optimiser steps listed in `eval_steps` (and the last one): full-signal loss,
-    PSNR, SSIM and rho_AG into `record`, which is written to `out_dir/metrics.json`.
-
-    Every training step also feeds the record's loss curve and best-so-far figures: the
-    loss a step computes belongs to the parameters before its update, hence `step - 1`.
-    The record is part of the checkpoint, so a resumed run continues the same record.
-    """
-
     def __init__(
         self,
         record: RunRecord,
-        out_dir: str | Path,
         eval_steps: list[int],
         rho_variant: str = "reference",
         eval_chunk_size: int | None = None,
@@ -31,17 +29,30 @@ class EvaluationCallback(L.Callback):
     ) -> None:
         super().__init__()
         self.record = record
-        self.out_dir = Path(out_dir)
-        self.eval_steps = set(int(step) for step in eval_steps)
+        self.eval_steps = {int(step) for step in eval_steps}
         self.rho_variant = rho_variant
         self.eval_chunk_size = eval_chunk_size
         self.track_rho_every_step = track_rho_every_step
         self.last_metrics: dict | None = None
+        self._rho: RhoAG | None = None
 
     def _is_eval_step(self, trainer: L.Trainer) -> bool:
         return trainer.global_step in self.eval_steps or trainer.global_step == trainer.max_steps
 
-    def evaluate(self, pl_module: L.LightningModule, datamodule) -> tuple[dict, torch.Tensor]:
+    def _step_rho(self, pred, values, datamodule) -> float | None:
+        """rho_AG of the step's predictions of the whole signal (None for a shard of it)."""
+        if pred is None or values.shape[0] != datamodule.num_points:
+            return None
+        if self._rho is None:
+            self._rho = RhoAG(datamodule.coord_dim, self.rho_variant).to(pred.device)
+        shape = (*datamodule.signal_shape, -1)
+        self._rho.reset()
+        self._rho.update(pred.reshape(shape), values.reshape(shape))
+        return float(self._rho.compute())
+
+    def evaluate(self, pl_module, datamodule) -> tuple[dict, torch.Tensor]:
+        """The metrics of the whole signal predicted now (in chunks of `eval_chunk_size` points),
+        and the prediction."""
         pred = pl_module.predict_points(datamodule.coords, self.eval_chunk_size)
         metrics = evaluate_signal(
             pred, datamodule.values, datamodule.signal_shape, datamodule.data_range, self.rho_variant
@@ -52,33 +63,27 @@ class EvaluationCallback(L.Callback):
         datamodule = trainer.datamodule
         step_before_update = trainer.global_step - 1
         loss = outputs["loss_value"]
-        rho = None
-        if (
-            self.track_rho_every_step
-            and outputs.get("pred") is not None
-            and batch["values"].shape[0] == datamodule.num_points
-        ):
-            shape = (*datamodule.signal_shape, -1)
-            rho = float(
-                rho_ag(
-                    outputs["pred"].reshape(shape),
-                    batch["values"].reshape(shape),
-                    datamodule.coord_dim,
-                    self.rho_variant,
-                )
-            )
+        rho = (
+            self._step_rho(outputs.get("pred"), batch["values"], datamodule)
+            if self.track_rho_every_step
+            else None
+        )
         self.record.add_curve_point(step_before_update, loss)
         self.record.observe(step_before_update, loss, rho)
+        if rho is not None:
+            pl_module.log("train/rho_ag", rho, on_step=True, on_epoch=False, batch_size=1)
         if self._is_eval_step(trainer):
             self.last_metrics, _ = self.evaluate(pl_module, datamodule)
             self.record.add_eval(trainer.global_step, self.last_metrics)
-            if trainer.is_global_zero:
-                self.record.write(self.out_dir)
+            self.log_eval(trainer, self.last_metrics)
 
-    def state_dict(self) -> dict:
-        return {"record": self.record.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        info = dict(self.record.info)
-        self.record.load_state_dict(state_dict["record"])
-        self.record.info.update(info)  # this run's settings win (a resume may extend max_steps)
+    @staticmethod
+    def log_eval(trainer, metrics: dict) -> None:
+        """`eval/*` into every logger of the trainer (CSV, TensorBoard, W&B) against the number of
+        updates the evaluated parameters had. (Through `self.log`, Lightning would file them
+        under the count of batches finished before this one, one step early.)"""
+        if not trainer.is_global_zero:
+            return
+        logged = {f"eval/{key}": float(value) for key, value in metrics.items() if value is not None}
+        for logger in trainer.loggers:
+            logger.log_metrics(logged, step=trainer.global_step)

@@ -6,23 +6,39 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from inr_bench.metrics.psnr import psnr, psnr_paper_convention
-from inr_bench.metrics.rho_ag import rho_ag
+from inr_bench.metrics.rho_ag import RhoAG
+
+# SSIM's window (Wang et al. 2004): Gaussian, sigma 1.5, 11 taps. torchmetrics reflect-pads the
+# picture by half the window (5 pixels) and averages the whole SSIM map, borders included (so it
+# reads a little above scikit-image's default, which averages the interior only); the reflection
+# needs a side of at least 6 pixels.
+SSIM_SIGMA = 1.5
+SSIM_MIN_SIDE = 6
 
 
 def _ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float) -> float | None:
-    """Mean 2-D SSIM over images (H, W, C) or video frames (T, H, W, C); None for audio."""
+    """Mean 2-D SSIM over images (H, W, C) or video frames (T, H, W, C); None for audio and
+    for pictures smaller than SSIM_MIN_SIDE."""
     if pred.ndim == 3:
         pred, target = pred.unsqueeze(0), target.unsqueeze(0)
-    if pred.ndim != 4:
+    if pred.ndim != 4 or min(pred.shape[1:3]) < SSIM_MIN_SIDE:
         return None
-    # (B, H, W, C) -> (B, C, H, W); the Gaussian window must fit inside the picture.
+    # (B, H, W, C) -> (B, C, H, W)
     pred, target = pred.permute(0, 3, 1, 2).float(), target.permute(0, 3, 1, 2).float()
-    side = min(pred.shape[-2:])
-    kernel = min(11, side if side % 2 else side - 1)
-    if kernel < 3:
-        return None
-    value = structural_similarity_index_measure(pred, target, data_range=data_range, kernel_size=kernel)
+    value = structural_similarity_index_measure(pred, target, data_range=data_range, sigma=SSIM_SIGMA)
     return float(value)
+
+
+def evaluation_steps(eval_steps, max_steps: int) -> list[int]:
+    """The optimiser steps after which a fit is evaluated: those of `eval_steps` within the run,
+    and always the last one."""
+    return sorted({int(step) for step in eval_steps if 0 < int(step) <= max_steps} | {int(max_steps)})
+
+
+def _rho_ag(pred: torch.Tensor, target: torch.Tensor, signal_ndim: int, variant: str) -> float:
+    metric = RhoAG(signal_ndim, variant).to(pred.device)
+    metric.update(pred, target)
+    return float(metric.compute())
 
 
 def evaluate_signal(
@@ -42,5 +58,5 @@ def evaluate_signal(
         "psnr": psnr(mse, data_range),
         "psnr_paper": psnr_paper_convention(mse, data_range),
         "ssim": _ssim(pred, target, data_range),
-        "rho_ag": float(rho_ag(pred, target, len(signal_shape), rho_variant)),
+        "rho_ag": _rho_ag(pred, target, len(signal_shape), rho_variant),
     }

@@ -97,7 +97,7 @@ class DampedSine(CoordinateActivation):
             raise ValueError(f"damping_input must be 'scaled' or 'raw', got {damping_input!r}")
         self.w0 = float(w0)
         self.damping_name = damping
-        self.damping = get_damping(damping)
+        self.damping = get_damping(damping).function
         self.damping_input = damping_input
         self.eps = eps
         self.fused = fused

@@ -10,11 +10,9 @@ The kernels write into buffers their caller chooses; `fused_linear.py` uses that
 activation and the next linear layer with no full-size temporaries at all (the default path
 of CoordinateMLP); `damped_sine` here is the activation alone.
 
-The derivatives delta'(v) are written by hand in `DERIVATIVES`, one entry per damping of
-`damping.DAMPINGS`; the values come from DAMPINGS itself, so both paths compute the same
-function. The eps clamp follows damping.py exactly: delta(v) uses max(|v|, eps) and the
-clamp's gradient is zero where |v| < eps (passed through at |v| == eps, as torch.clamp does).
-A damping without an entry in DERIVATIVES falls back to eager autograd.
+The function delta(v) and its hand-written derivative delta'(v) come from the damping registry
+(nn/damping.py), so both paths compute the same function; the derivative's eps clamp follows
+the function exactly. A damping registered without a derivative falls back to eager autograd.
 
 Kernels are compiled lazily, on first use, once per (damping, eps, dtype, device): w0 and the
 damping_input mode are runtime arguments and the kernels are compiled for dynamic sizes, so no
@@ -41,27 +39,6 @@ import torch
 
 from inr_bench.nn.damping import DAMPINGS, safe_eps
 
-Derivative = Callable[[torch.Tensor, float], "torch.Tensor | float"]
-
-
-# --- d delta / dv, written by hand. Adding a damping = one entry here (plus DAMPINGS). ---
-# A plain float means "constant": 0.0 drops the term from the backward kernel altogether.
-# Each matches autograd of the DAMPINGS entry: abs' = sign (0 at 0), clamp' = [x >= eps].
-DERIVATIVES: dict[str, Derivative] = {
-    "sqrt": lambda v, eps: torch.where(
-        torch.abs(v) >= eps, torch.sign(v) * 0.5 / torch.sqrt(torch.clamp(torch.abs(v), min=eps)), 0.0
-    ),
-    "log": lambda v, eps: torch.where(
-        torch.abs(v) >= eps, torch.sign(v) / torch.clamp(torch.abs(v), min=eps), 0.0
-    ),
-    "arctan": lambda v, eps: 1.0 / (1.0 + v * v),
-    "sqrt_relu": lambda v, eps: torch.where(v >= eps, 0.5 / torch.sqrt(torch.clamp(v, min=eps)), 0.0),
-    "identity": lambda v, eps: 1.0,
-    "square": lambda v, eps: 2.0 * v,
-    "relu": lambda v, eps: (v > 0).to(v.dtype),
-    "one": lambda v, eps: 0.0,
-}
-
 
 def fused_enabled() -> bool:
     """False when the environment variable INR_BENCH_FUSED is 0/false/no/off."""
@@ -82,7 +59,7 @@ def eager_damped_sine(
 ) -> torch.Tensor:
     """The straightforward formulation, differentiated by autograd (the reference)."""
     u = w0 * z
-    return torch.sin(u) * DAMPINGS[damping][0](u if damping_input == "scaled" else z, eps)
+    return torch.sin(u) * DAMPINGS[damping].function(u if damping_input == "scaled" else z, eps)
 
 
 def _make_kernels(damping: str, eps: float) -> dict[str, Callable]:
@@ -102,8 +79,8 @@ def _make_kernels(damping: str, eps: float) -> dict[str, Callable]:
     - "value_and_derivative_inplace"(z, out, scales): out <- y and z <- dy/dz (for a caller
       that needs z's values no more).
     """
-    delta = DAMPINGS[damping][0]
-    derivative_of_delta = DERIVATIVES[damping]
+    delta = DAMPINGS[damping].function
+    derivative_of_delta = DAMPINGS[damping].derivative
 
     def forward(z: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
         return torch.sin(z * scales[0]) * delta(z * scales[1], eps)
@@ -114,7 +91,7 @@ def _make_kernels(damping: str, eps: float) -> dict[str, Callable]:
         u = z * w0
         v = z * v_scale
         out = (torch.cos(u) * w0) * delta(v, eps)
-        d = derivative_of_delta(v, eps)
+        d = derivative_of_delta(v, eps) if callable(derivative_of_delta) else float(derivative_of_delta)
         if not isinstance(d, float):
             out = out + torch.sin(u) * d * v_scale
         elif d != 0.0:
@@ -238,7 +215,9 @@ def _warn_once(error: Exception) -> None:
 
 def kernels_for(damping: str, eps: float, z: torch.Tensor) -> _Kernels:
     """The (cached) kernels of `damping` for z's dtype and device."""
-    key = (damping, eps, z.dtype, z.device.type, z.device.index)
+    # The registry's record (not only its name) keys the cache: a damping registered again under
+    # the same name gets kernels of its own.
+    key = (DAMPINGS[damping], eps, z.dtype, z.device.type, z.device.index)
     kernels = _CACHE.get(key)
     if kernels is None:
         with _LOCK:
@@ -287,7 +266,7 @@ def check_arguments(damping: str, damping_input: str) -> None:
 def fusable(z: torch.Tensor, damping: str, eps: float) -> bool:
     """Whether z's activation takes the fused kernels (see the module docstring for when not)."""
     return (
-        damping in DERIVATIVES
+        DAMPINGS[damping].derivative is not None
         and fused_enabled()
         and z.is_floating_point()
         and z.numel() > 0
@@ -307,7 +286,7 @@ def damped_sine(
 
     Fused kernels forward and backward, saving only z. Eager autograd instead when
     INR_BENCH_FUSED=0, for activations smaller than `min_fused_numel()`, when the damping has no
-    entry in DERIVATIVES, or after compilation failed.
+    derivative in the registry, or after compilation failed.
     """
     check_arguments(damping, damping_input)
     w0 = float(w0)

@@ -94,8 +94,7 @@ class AudioInterpolation(DownstreamTask):
     def query_index(self, num_samples: int, factor: int) -> np.ndarray:
         return np.arange(0, num_samples, self.keep_every // factor)
 
-    def run(self, module, datamodule, out_dir: Path, cfg) -> dict:
-        rho_variant = cfg.get("rho_variant", "reference") if cfg is not None else "reference"
+    def run(self, module, datamodule, out_dir: Path, rho_variant: str = "reference") -> dict:
         truth = datamodule.full_values[:, 0].numpy().astype(np.float64)
         total, k = truth.shape[0], self.keep_every
         train_index = np.arange(0, total, k)

@@ -1,10 +1,11 @@
 """What every downstream task shares: the hooks `train()` calls, scoring, and query grids.
 
-A task is instantiated from `conf/task/<name>.yaml` and `train()` calls, in order:
-- `prepare(datamodule)` after `datamodule.setup()` and before the network is built: a task that
-  trains on part of the signal restricts the training points here (`keep_subgrid`);
-- `run(module, datamodule, out_dir, cfg) -> dict` after fitting: its record goes into
-  metrics.json under "task" (per factor or held-out set, the INR's metrics and each baseline's).
+A task is instantiated from `conf/task/<name>.yaml` (the plain fit is the task `fit`, which does
+nothing more). `train()` calls `prepare(datamodule)` after `datamodule.setup()` and before the
+network is built: a task that trains on part of the signal restricts the training points here
+(`keep_subgrid`). After fitting, the task callback calls `run(module, datamodule, out_dir,
+rho_variant) -> dict | None`: its record goes into metrics.json under "task" (per factor or
+held-out set, the INR's metrics and each baseline's).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class DownstreamTask:
     def prepare(self, datamodule) -> None:
         """Restrict the training points, if the task needs to (default: train on everything)."""
 
-    def run(self, module, datamodule, out_dir: Path, cfg) -> dict:
+    def run(self, module, datamodule, out_dir: Path, rho_variant: str = "reference") -> dict | None:
         raise NotImplementedError
 
 

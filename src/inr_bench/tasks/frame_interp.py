@@ -60,8 +60,7 @@ class FrameInterpolation(DownstreamTask):
         if self.fps:  # the training frames' own rate, for the fit's reconstruction.mp4
             datamodule.fps = self.fps / 2
 
-    def run(self, module, datamodule, out_dir: Path, cfg) -> dict:
-        rho_variant = cfg.get("rho_variant", "reference") if cfg is not None else "reference"
+    def run(self, module, datamodule, out_dir: Path, rho_variant: str = "reference") -> dict:
         shape = tuple(datamodule.full_signal_shape)
         frames = datamodule.full_values.reshape(*shape, -1).numpy()
         coords = datamodule.full_coords.reshape(shape[0], -1, datamodule.full_coords.shape[-1])

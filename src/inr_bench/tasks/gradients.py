@@ -98,7 +98,7 @@ class Gradients(DownstreamTask):
     ) -> None:
         self.name, self.chunk_size, self.save_images = name, chunk_size, save_images
 
-    def run(self, module, datamodule, out_dir: Path, cfg) -> dict:
+    def run(self, module, datamodule, out_dir: Path, rho_variant: str = "reference") -> dict:
         shape = tuple(datamodule.signal_shape)
         spacing = grid_spacing(shape, datamodule.coord_scale)
         truth = datamodule.signal_array(datamodule.values)

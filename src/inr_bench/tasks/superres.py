@@ -88,10 +88,9 @@ class SuperResolution(DownstreamTask):
             return linspace_grid(size, scale)
         return pixel_centre_grid(base_shape, size, scale)
 
-    def run(self, module, datamodule, out_dir: Path, cfg) -> dict:
+    def run(self, module, datamodule, out_dir: Path, rho_variant: str = "reference") -> dict:
         if getattr(datamodule, "kind", None) != "image" or not hasattr(datamodule, "raw_pixels"):
             raise InrBenchError("task=superres needs an image dataset (data=div2k, data=camera, ...).")
-        rho_variant = cfg.get("rho_variant", "reference") if cfg is not None else "reference"
         base_shape = tuple(datamodule.signal_shape)
         base = datamodule.signal_array(datamodule.values)
         source = source_image(datamodule)

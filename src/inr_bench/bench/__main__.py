@@ -1,9 +1,0 @@
-"""`python -m inr_bench.bench [overrides]`: the resumable benchmark runner (see runner.py)."""
-
-import os
-
-from inr_bench.bench.runner import main
-
-if __name__ == "__main__":
-    os.environ.setdefault("WANDB_MODE", "offline")
-    main()
