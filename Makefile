@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export INR_BENCH_DATA ?= $(abspath ../shared/data)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint bench train clean
+.PHONY: help install test test-all lint bench train check-install clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -35,5 +35,19 @@ bench: ## Throughput benchmark: eager vs default vs matmul floor (256x256)
 train: ## The main job: SPDER (sqrt) on scikit-image's cameraman, 500 steps
 	$(BIN)/python -m inr_bench.train
 
+# A user's install: the built wheel (not editable) in a fresh virtual environment, the main job run
+# for 25 steps from an unrelated folder. The configs must come from inside the package.
+CHECK_DIR ?= build/check-install
+check-install: ## Install the wheel (non-editable) in a fresh venv and run 25 steps of the main job elsewhere
+	rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)/wheel $(CHECK_DIR)/elsewhere
+	$(BIN)/python -m pip wheel --no-deps -q -w $(CHECK_DIR)/wheel .
+	$(PYTHON) -m venv $(CHECK_DIR)/venv
+	$(CHECK_DIR)/venv/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(CHECK_DIR)/venv/bin/python -m pip install -q $(CHECK_DIR)/wheel/inr_bench-*.whl
+	cd $(CHECK_DIR)/elsewhere && $(abspath $(CHECK_DIR))/venv/bin/python -m inr_bench.train \
+		trainer.max_steps=25 eval_steps=[25] hydra.run.dir=run trainer.enable_progress_bar=false callbacks.progress_bar=null
+	$(CHECK_DIR)/venv/bin/python -c "import json, sys; r = json.load(open('$(CHECK_DIR)/elsewhere/run/metrics.json')); \
+		print('check-install:', r['status'], 'loss at step', r['final']['step'], r['final']['loss']); sys.exit(r['status'] != 'ok')"
+
 clean: ## Remove outputs, caches and the virtual environment
-	rm -rf outputs multirun wandb .pytest_cache .ruff_cache $(VENV)
+	rm -rf outputs multirun wandb build .pytest_cache .ruff_cache $(VENV)

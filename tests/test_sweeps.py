@@ -180,8 +180,16 @@ def test_wandb_sweep_files_become_hydra_overrides_that_compose(name, tmp_path):
 
 
 def test_damping_ablation_sweeps_every_damping(tmp_path):
+    """The preset globs the delta group, so every damping of the registry is a job."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     cfg = compose_config(tmp_path, ["experiment=damping_ablation"], return_hydra_config=True)
-    swept = str(cfg.hydra.sweeper.params.delta).split(",")
+    with initialize_config_module(config_module="inr_bench.conf", version_base="1.3"):
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        (override,) = parser.parse_overrides([f"delta={cfg.hydra.sweeper.params.delta}"])
+        swept = list(override.sweep_string_iterator())
     assert sorted(swept) == sorted(DAMPINGS)
     for delta in swept:  # each job's config composes
         assert compose_config(tmp_path, ["experiment=damping_ablation", f"delta={delta}"]).delta.name == delta

@@ -71,6 +71,15 @@ def sweep_arguments(sweep_cfg: DictConfig) -> list[str]:
     return arguments + list(OmegaConf.select(sweep_cfg, "hydra.overrides.task") or [])
 
 
+def _parser():
+    """Hydra's override parser, able to expand `glob(*)` over a config group while Hydra runs."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra = GlobalHydra.instance()
+    return OverridesParser.create(config_loader=hydra.config_loader() if hydra.is_initialized() else None)
+
+
 def expected_jobs(sweep_cfg: DictConfig) -> list[list[str]] | None:
     """Every job's override list, in job-number order, for Hydra's basic sweeper; None for
     other sweepers (Optuna, ...), whose jobs are only known from their folders."""
@@ -78,10 +87,9 @@ def expected_jobs(sweep_cfg: DictConfig) -> list[list[str]] | None:
     if not target.endswith("BasicSweeper"):
         return None
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
-        overrides = OverridesParser.create().parse_overrides(sweep_arguments(sweep_cfg))
+        overrides = _parser().parse_overrides(sweep_arguments(sweep_cfg))
         batches = BasicSweeper.split_arguments(overrides, None)
     except Exception as error:  # a sweep syntax this reading does not cover: fall back on folders
         log.warning("could not list the sweep's jobs (%s); summarising the job folders found", error)
@@ -91,10 +99,8 @@ def expected_jobs(sweep_cfg: DictConfig) -> list[list[str]] | None:
 
 def swept_keys(sweep_cfg: DictConfig) -> list[str]:
     """The override keys that take several values in this sweep."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     try:
-        overrides = OverridesParser.create().parse_overrides(sweep_arguments(sweep_cfg))
+        overrides = _parser().parse_overrides(sweep_arguments(sweep_cfg))
     except Exception:
         return []
     return [override.get_key_element().lstrip("+~") for override in overrides if override.is_sweep_override()]

@@ -147,10 +147,15 @@ def build_run(cfg: DictConfig) -> Run:
         RecordCallback(record, out_dir),
         WandbResultsCallback(record, out_dir),
     ]
+    # An entry set to null (callbacks.progress_bar=null) is switched off.
     callbacks = [
-        instantiate_node(node, f"callbacks.{name}") for name, node in (cfg.get("callbacks") or {}).items()
+        instantiate_node(node, f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node
     ]
-    loggers = [instantiate_node(node, f"logger.{name}") for name, node in (cfg.get("logger") or {}).items()]
+    loggers = [
+        instantiate_node(node, f"logger.{name}") for name, node in (cfg.get("logger") or {}).items() if node
+    ]
     trainer = instantiate_node(
         cfg.trainer,
         "trainer",

@@ -166,7 +166,9 @@ def target_schema(target: type, exclude: tuple[str, ...] = (), name: str | None 
         kind, spec = _field_for(parameter, hints.get(parameter.name, Any))
         fields.append((parameter.name, kind, spec))
     # Fields without defaults may not follow fields with them; MISSING is a default here.
-    return dataclasses.make_dataclass(name or f"{target.__name__}Config", fields, module=__name__)
+    schema = dataclasses.make_dataclass(name or f"{target.__name__}Config", fields)
+    schema.__module__ = __name__
+    return schema
 
 
 # Components whose YAML files name a schema: (group, name) -> (target, parameters left out).
