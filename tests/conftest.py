@@ -69,3 +69,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class StopAtStep:
+    """A Lightning callback (by `_target_: conftest.StopAtStep`) that breaks a run after `step`
+    optimiser steps, as a crash would: for tests of resuming from the last checkpoint."""
+
+    def __new__(cls, step: int):
+        import lightning as L
+
+        class _Stop(L.Callback):
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
+                if trainer.global_step >= step:
+                    raise RuntimeError(f"stopped at step {trainer.global_step} by the test")
+
+        return _Stop()

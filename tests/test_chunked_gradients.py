@@ -25,8 +25,6 @@ def gradients_after_one_step(chunk_size):
         "model.net.activation.fused=false",
         "model.net.width=32",
         "model.net.hidden_layers=2",
-        "model.optimizer._target_=torch.optim.SGD",
-        "model.optimizer.lr=0.0",
     ).double()
     trainer = L.Trainer(
         max_steps=1,

@@ -199,3 +199,39 @@ def test_damping_ablation_sweeps_every_damping(tmp_path):
     for name in ("damping_ablation.sh", "wandb_delta_grid.yaml", "wandb_lr_w0_bayes.yaml"):
         assert name in (SWEEPS / "README.md").read_text()
     assert OmegaConf.select(cfg, "hydra.callbacks.summary._target_") == "inr_bench.sweep_summary.SweepSummary"
+
+
+def test_optuna_search_runs_three_trials_and_optimises_the_returned_metric(tmp_path):
+    """hparams_search=optuna: Hydra's Optuna sweeper runs the trials; each trial's objective is
+    the metric train() returns (final/psnr), and the best one is reported."""
+    sweep = tmp_path / "optuna"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inr_bench.train",
+            "-m",
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=3",
+            "data.size=8",
+            "trainer.max_steps=3",
+            "model.net.width=16",
+            "save_outputs=false",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "INR_BENCH_FUSED": "0"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    values = []
+    for trial in range(3):
+        record = json.loads((sweep / str(trial) / "metrics.json").read_text())
+        assert record["status"] == "ok"
+        values.append(record["final"]["psnr"])
+        overrides = (sweep / str(trial) / ".hydra" / "overrides.yaml").read_text()
+        assert "model.optimizer.lr=" in overrides and "scheduler=" in overrides
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(values))
+    assert set(best["best_params"]) == {"model.optimizer.lr", "model.net.activation.w0", "scheduler"}

@@ -3,7 +3,8 @@
 metrics.json is the stable interface later tools read (README, "Results"):
 {"status": "running"|"ok"|"failed", "model", "label", "delta", "data", "evals": [{"step",
 "loss", "psnr", "psnr_paper", "ssim", "rho_ag"}, ...], "best": {"loss", "loss_step",
-"rho_ag", "rho_ag_step"}, "final": <last eval>, "reason": <why it failed, or null>,
+"rho_ag", "rho_ag_step"}, "final": <last eval, or "restored_best">, "restored_best": <with
+restore_best: the evaluation of the lowest-loss parameters the fit ended on>, "reason": <why it failed, or null>,
 "task": {...}, "info": {..., "fingerprint", "environment"}, "schema_version"}.
 
 A table's result file (`tables/runner.py`) is the same record plus the loss curve, the signal
@@ -67,6 +68,7 @@ def run_settings(cfg: DictConfig) -> dict:
         "max_steps": cfg.trainer.get("max_steps"),
         "precision": str(cfg.trainer.get("precision")),
         "tf32": bool(cfg.tf32),
+        "restore_best": bool(cfg.get("restore_best", False)),
         "fused_kernels": environment(cfg)["fused_kernels"],
     }
 
@@ -93,6 +95,9 @@ class RunRecord:
     reason: str | None = None
     task: dict | None = None
     info: dict = field(default_factory=dict)
+    # With restore_best: the evaluation of the lowest-loss parameters the fit ended on
+    # ("step": the updates they had); it is then the record's "final".
+    restored_best: dict | None = None
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
 
     @classmethod
@@ -156,7 +161,7 @@ class RunRecord:
     def as_json(self, with_loss_curve: bool = False) -> dict:
         payload = asdict(self)
         curve = payload.pop("loss_curve")
-        payload["final"] = self.evals[-1] if self.evals else None
+        payload["final"] = self.restored_best or (self.evals[-1] if self.evals else None)
         payload["schema_version"] = SCHEMA_VERSION
         if with_loss_curve:
             payload["loss_curve"] = [list(point) for point in curve]

@@ -73,14 +73,14 @@ def assign_gpus(cfg: DictConfig, job_num: int, gpu_count: int) -> list[int] | No
 
 
 def tag_wandb_run(cfg: DictConfig) -> None:
-    """Tag a W&B run with its damping: "delta:<name>", or "delta:none" for models without one."""
+    """Tag a W&B run with its damping, "delta:<name>", when its model has one."""
     wandb_node = (cfg.get("logger") or {}).get("wandb")
     if wandb_node is None:
         return
-    delta = cfg.model.get("damping") or "none"
+    damping = cfg.model.get("damping")
     tags = [tag for tag in wandb_node.get("tags") or [] if not str(tag).startswith("delta:")]
     with open_dict(cfg):
-        wandb_node.tags = [*tags, f"delta:{delta}"]
+        wandb_node.tags = [*tags, *([f"delta:{damping}"] if damping else [])]
 
 
 def name_wandb_run(cfg: DictConfig, job_num: int, sweep_dir: str) -> None:

@@ -369,7 +369,7 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.utils import JobStatus
 
-        from inr_bench.callbacks.wandb_results import finish_run
+        from inr_bench.callbacks.logger_results import finish_run
 
         completed = job_return.status == JobStatus.COMPLETED
         value = job_return.return_value if completed else None

@@ -1,7 +1,7 @@
 """Fit one signal: `python -m inr_bench.train [overrides]` (Hydra), or `train(cfg)` in code.
 
 `train(cfg)` builds the run (data, task, module, callbacks, loggers, trainer), fits, and returns
-the run's record, whose `final[cfg.optimized_metric]` is what a sweeper optimises. What a run
+the run's record; `optimized_metric(record, cfg.optimized_metric)` is what a sweeper optimises. What a run
 writes is written by its callbacks as it goes (inr_bench/callbacks): metrics.json after every
 evaluation and at the end, the task's results, the pictures, the loggers' results. This module
 only turns a failure into what the user reads (and records it).
@@ -29,10 +29,11 @@ from omegaconf import DictConfig, OmegaConf
 from inr_bench.atomic import write_text_atomic
 from inr_bench.callbacks import (
     EvaluationCallback,
+    LoggerResultsCallback,
     OutputsCallback,
     RecordCallback,
+    RestoreBestCallback,
     TaskCallback,
-    WandbResultsCallback,
     finish_run,
 )
 from inr_bench.checkpoint_io import AtomicCheckpointIO
@@ -142,10 +143,11 @@ def build_run(cfg: DictConfig) -> Run:
             cfg.rho_variant,
             cfg.eval_chunk_size,
         ),
+        *([RestoreBestCallback(record, cfg.rho_variant, cfg.eval_chunk_size)] if cfg.restore_best else []),
         TaskCallback(task, record, out_dir, cfg.rho_variant),
         *([OutputsCallback(record, out_dir, cfg.eval_chunk_size)] if cfg.save_outputs else []),
         RecordCallback(record, out_dir),
-        WandbResultsCallback(record, out_dir),
+        LoggerResultsCallback(record, out_dir),
     ]
     # An entry set to null (callbacks.progress_bar=null) is switched off.
     callbacks = [
@@ -261,6 +263,23 @@ def restore_sigint() -> None:
         pass
 
 
+def optimized_metric(record: dict, name: str) -> float | None:
+    """The value a sweeper optimises: "final/<key>" (the record's final evaluation), "best/loss",
+    "best/rho_ag", "best/psnr" (the PSNR of the lowest loss); a bare key means "final/<key>"."""
+    from inr_bench.metrics import psnr
+
+    part, _, key = name.rpartition("/")
+    if part == "best":
+        best = record.get("best") or {}
+        if key == "psnr":
+            loss = best.get("loss")
+            return psnr(loss, float(record["info"].get("data_range", 2.0))) if loss is not None else None
+        return best.get(key)
+    if part not in ("", "final"):
+        raise InrBenchError(f"optimized_metric={name}: give final/<key> or best/<key> (e.g. final/psnr).")
+    return (record.get("final") or {}).get(key)
+
+
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -288,9 +307,8 @@ def main(cfg: DictConfig) -> float | None:
         mark_job_failed(cfg, error)
         return math.nan
     final = result.get("final") or {}
-    value = final.get(cfg.optimized_metric)
     print(f"[inr_bench] done: {Path(cfg.paths.output_dir) / 'metrics.json'}  final {final}")
-    return value
+    return optimized_metric(result, cfg.optimized_metric)
 
 
 def cli() -> None:

@@ -28,6 +28,19 @@ def log_spectrum(image: np.ndarray) -> np.ndarray:
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(image[..., 0]))))
 
 
+def evaluation_pictures(pred: np.ndarray) -> dict[str, np.ndarray]:
+    """What the loggers show at an evaluation, as uint8 pictures: the reconstruction and its
+    log-amplitude spectrum, for an image (H, W, C) or a video's middle frame (T, H, W, C);
+    nothing for audio."""
+    if pred.ndim == 4:
+        pred = pred[pred.shape[0] // 2]
+    if pred.ndim != 3:
+        return {}
+    spectrum = log_spectrum(pred)
+    spectrum = (255 * (spectrum - spectrum.min()) / max(float(np.ptp(spectrum)), 1e-12)).astype(np.uint8)
+    return {"reconstruction": to_uint8(pred), "spectrum": spectrum}
+
+
 def _metrics_caption(metrics: dict | None) -> str:
     if not metrics:
         return "reconstruction"

@@ -2,8 +2,9 @@
 
 After the optimiser steps listed in `eval_steps` (and the last one) the whole signal is
 predicted and scored: loss, PSNR (both conventions), SSIM and rho_AG go into the record's
-"evals" and through Lightning's logging as `eval/*` against the optimiser step, so the CSV
-logger, TensorBoard and W&B all show them as the run goes. Every training step also feeds the
+"evals" and into every logger as `eval/*` against the optimiser step, with the reconstruction
+and its spectrum as pictures (callbacks/logger_results.py), so the CSV logger, TensorBoard and
+W&B all show them as the run goes. Every training step also feeds the
 record's loss curve and best-so-far figures (the per-step rho_AG from the step's own
 predictions, through the `RhoAG` metric): the loss a step computes belongs to the parameters
 before its update, hence `step - 1`.
@@ -14,8 +15,10 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from inr_bench.callbacks.logger_results import log_evaluation
 from inr_bench.metrics import RhoAG, evaluate_signal
 from inr_bench.record import RunRecord
+from inr_bench.visualize import evaluation_pictures
 
 
 class EvaluationCallback(L.Callback):
@@ -73,17 +76,7 @@ class EvaluationCallback(L.Callback):
         if rho is not None:
             pl_module.log("train/rho_ag", rho, on_step=True, on_epoch=False, batch_size=1)
         if self._is_eval_step(trainer):
-            self.last_metrics, _ = self.evaluate(pl_module, datamodule)
+            self.last_metrics, pred = self.evaluate(pl_module, datamodule)
             self.record.add_eval(trainer.global_step, self.last_metrics)
-            self.log_eval(trainer, self.last_metrics)
-
-    @staticmethod
-    def log_eval(trainer, metrics: dict) -> None:
-        """`eval/*` into every logger of the trainer (CSV, TensorBoard, W&B) against the number of
-        updates the evaluated parameters had. (Through `self.log`, Lightning would file them
-        under the count of batches finished before this one, one step early.)"""
-        if not trainer.is_global_zero:
-            return
-        logged = {f"eval/{key}": float(value) for key, value in metrics.items() if value is not None}
-        for logger in trainer.loggers:
-            logger.log_metrics(logged, step=trainer.global_step)
+            if trainer.loggers and trainer.is_global_zero:
+                log_evaluation(trainer, self.last_metrics, evaluation_pictures(datamodule.signal_array(pred)))

@@ -57,15 +57,19 @@ class ModelConfig:
     damping: str | None = None
     # The network: a `_target_` node called with in_features and out_features (nn/build.py).
     net: Any = MISSING
-    # The optimiser: a `_target_` node with `_partial_: true`, called with the parameters.
+    # The optimiser: a `_target_` node with `_partial_: true`, called with the parameters; its
+    # algorithm from `optim=`, its settings from the model's YAML.
     optimizer: Any = MISSING
+    # The learning-rate schedule from `scheduler=`, stepped once per optimiser step: a `_target_`
+    # node with `_partial_: true`, called with the optimiser; empty for a constant rate.
+    scheduler: Any = None
 
 
 @dataclass
 class TableConfig:
     """The `table` node of `python -m inr_bench.tables`; values and meanings: conf/tables.yaml."""
 
-    models: list[str] = MISSING
+    models: list[Any] = MISSING
     num_signals: int | None = MISSING
     first_index: int = MISSING
     signals: list[Any] | None = MISSING
@@ -91,6 +95,7 @@ class RunConfig:
     tf32: bool = MISSING
     resume: str | None = MISSING
     save_outputs: bool = MISSING
+    restore_best: bool = MISSING
     optimized_metric: str = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -78,11 +78,14 @@ def fit_batched(
     device: torch.device | str | None = None,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
     on_end: Callable[[StackedCoordinateMLP, list[RunRecord]], None] | None = None,
+    scheduler: Callable[[torch.optim.Optimizer], object] | None = None,
+    restore_best: bool = False,
 ) -> BatchedFitResult:
     """Fit network k to signal k for k < K, all at once; full-batch, `max_steps` steps.
 
     `coords` is (N, d) (one grid for all) or (K, N, d); `values` is (K, N, C); `optimizer` is
-    a factory taking the parameters. After the updates of `evaluation_steps(eval_steps,
+    a factory taking the parameters, `scheduler` (optional) one taking the optimiser (the
+    schedule is the same for every signal, as in K separate fits). After the updates of `evaluation_steps(eval_steps,
     max_steps)` every signal is evaluated in full (`evaluate_signal`), as the evaluation
     callback does for one fit; the records also get the loss curve and the best loss and rho_AG
     seen at any step (the loss a step computes belongs to the parameters before its update:
@@ -99,12 +102,15 @@ def fit_batched(
         coords = coords.unsqueeze(0).expand(k, -1, -1)
     records = list(records) if records is not None else [RunRecord() for _ in range(k)]
     evals = set(evaluation_steps(eval_steps, max_steps))
+    stacked_optimizer = optimizer(model.parameters())
     step_once = FitStep(
         model,
-        optimizer(model.parameters()),
+        stacked_optimizer,
+        scheduler=scheduler(stacked_optimizer) if scheduler is not None else None,
         stacked=True,
         chunk_size=batched_chunk_size(k, values.shape[1], device, chunk_size),
         keep_predictions=track_rho_every_step,
+        track_best=restore_best,
     )
     failed: list[int] = []
     start = time.perf_counter()
@@ -136,6 +142,12 @@ def fit_batched(
                 records[index].add_eval(step, metrics)
         if not alive:
             break
+    if restore_best:
+        updates = step_once.restore_best()
+        pred_all = predict(model, coords, eval_chunk_size)
+        for index in alive:
+            metrics = evaluate_signal(pred_all[index], values[index], signal_shape, data_range, rho_variant)
+            records[index].restored_best = {"step": updates[index], **metrics, "restored_best": True}
     seconds = time.perf_counter() - start
     for index in range(k):
         if index not in step_once.frozen:

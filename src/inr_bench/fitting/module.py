@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from inr_bench.fitting.step import FitStep
-from inr_bench.nn.build import build_network, build_optimizer
+from inr_bench.nn.build import build_network, build_optimizer, build_scheduler
 
 
 def plain_config(cfg: DictConfig | Mapping) -> dict:
@@ -55,10 +55,13 @@ class INRFitModule(L.LightningModule):
                 "chunk_size": chunk_size,
             }
         )
-        self.net = build_network(config["model"], len(signal_shape), out_features)
+        self.net = build_network(config["model"], len(signal_shape), out_features, signal_shape, coord_scale)
         self.chunk_size = chunk_size
         self.automatic_optimization = False  # the fitting step accumulates chunks itself, exactly
+        # `restore_best`: keep the lowest-loss parameters, to end the fit on them
+        self.restore_best = bool(config.get("restore_best", False))
         self._step: FitStep | None = None
+        self._best_state: dict | None = None  # from a checkpoint, until the step exists
 
     @property
     def config(self) -> dict:
@@ -67,8 +70,13 @@ class INRFitModule(L.LightningModule):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self.net(coords)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return build_optimizer(self.config["model"], self.net.parameters())
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.config["model"], self.net.parameters())
+        scheduler = build_scheduler(self.config["model"], optimizer)
+        if scheduler is None:
+            return optimizer
+        # Stepped by the fitting step after every update; Lightning keeps its state in checkpoints.
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @torch.no_grad()
     def predict_points(self, coords: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -97,8 +105,19 @@ class INRFitModule(L.LightningModule):
                 backward=self.manual_backward,
                 sync=self._backward_sync,
                 reduce=(lambda t: self.trainer.strategy.reduce(t, reduce_op="sum")) if world > 1 else None,
+                scheduler=self.lr_schedulers() or None,
+                track_best=self.restore_best,
             )
+            if self._best_state is not None:
+                self._step.load_best_state(self._best_state)
         return self._step
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.restore_best and self._step is not None:
+            checkpoint["best_state"] = self._step.best_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._best_state = checkpoint.get("best_state")
 
     def training_step(self, batch: dict, batch_index: int) -> dict:
         result = self.fit_step()(
@@ -106,4 +125,6 @@ class INRFitModule(L.LightningModule):
         )
         loss = float(result.losses[0])
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
+        # the rate this step's update used (the scheduler has moved on to the next one)
+        self.log("train/lr", result.lr, on_step=True, on_epoch=False, batch_size=1)
         return {"loss": torch.tensor(loss), "loss_value": loss, "pred": result.predictions}

@@ -18,11 +18,16 @@ Non-finite values stop a fit before its update, so its parameters (and any check
 finite: a single fit raises NonFiniteLossError; among K stacked fits the failed one is frozen
 (its gradient zeroed, its parameters put back after the update, since Adam's momentum would
 still move them) and the others go on.
+
+With `track_best`, the step keeps a copy of each signal's parameters at its lowest loss so far
+(the loss a step computes belongs to the parameters before its update), and `restore_best()`
+puts them back: a fit can end on its best state instead of wherever the last update left it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +45,8 @@ class StepResult:
     predictions: torch.Tensor | None
     # Signals stopped at this step (stacked networks only), with the reason.
     stopped: dict[int, str] = field(default_factory=dict)
+    # The learning rate of this step's update (the first parameter group's).
+    lr: float = float("nan")
 
 
 def _split(tensor: torch.Tensor, chunk: int | None) -> tuple[torch.Tensor, ...]:
@@ -72,6 +79,7 @@ class FitStep:
         sync: Callable[[bool], contextlib.AbstractContextManager] | None = None,
         reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
         scheduler=None,
+        track_best: bool = False,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -85,6 +93,10 @@ class FitStep:
         self.reduce = reduce or (lambda tensor: tensor)
         self.scheduler = scheduler
         self.frozen: dict[int, list[torch.Tensor]] = {}  # stopped signal -> its parameters
+        self.track_best = track_best
+        # signal -> (lowest loss, updates its parameters had then, those parameters)
+        self.best: dict[int, tuple[float, int, list[torch.Tensor]]] = {}
+        self.calls = 0
 
     @property
     def parameters(self) -> list[torch.nn.Parameter]:
@@ -123,8 +135,12 @@ class FitStep:
         squared_error = self.reduce(squared_error)
         losses = (squared_error / total).reshape(-1).cpu()
         stopped = self._stop_non_finite(losses, step)
+        self.calls += 1
+        if self.track_best:
+            self._keep_best(losses, (step if step is not None else self.calls) - 1)
         if self.frozen:
             self._zero_frozen_gradients()
+        lr = float(self.optimizer.param_groups[0]["lr"])
         self.optimizer.step()
         if self.frozen:
             self._restore_frozen()
@@ -134,7 +150,40 @@ class FitStep:
             losses=losses,
             predictions=torch.cat(predictions, dim=-2) if keep else None,
             stopped=stopped,
+            lr=lr,
         )
+
+    # ---- the lowest-loss state
+    def _keep_best(self, losses: torch.Tensor, updates: int) -> None:
+        for index, loss in enumerate(losses.tolist()):
+            if index in self.frozen or not math.isfinite(loss):
+                continue
+            if index not in self.best or loss < self.best[index][0]:
+                params = [p.detach()[index] if self.stacked else p.detach() for p in self.parameters]
+                self.best[index] = (loss, updates, [p.clone() for p in params])
+
+    def restore_best(self) -> dict[int, int]:
+        """Put every signal's lowest-loss parameters back; returns, per signal, the number of
+        updates those parameters had."""
+        with torch.no_grad():
+            for index, (_, _, saved) in self.best.items():
+                for param, value in zip(self.parameters, saved, strict=True):
+                    (param[index] if self.stacked else param).copy_(value)
+        return {index: updates for index, (_, updates, _) in self.best.items()}
+
+    def best_state(self) -> dict:
+        """The kept lowest-loss state, for a checkpoint."""
+        return {
+            index: (loss, updates, [t.cpu() for t in saved])
+            for index, (loss, updates, saved) in self.best.items()
+        }
+
+    def load_best_state(self, state: dict) -> None:
+        device = self.parameters[0].device
+        self.best = {
+            int(index): (loss, updates, [t.to(device) for t in saved])
+            for index, (loss, updates, saved) in state.items()
+        }
 
     # ---- non-finite values
     def _finite_gradients(self, signals: int) -> torch.Tensor:

@@ -21,7 +21,10 @@ class CoordinateMLP(nn.Module):
     With hidden_layers=5 that is 7 linear layers and 6 activations ("5-layer" in the paper).
 
     `activation` builds one activation per layer (so layers never share state); `encoding`,
-    if given, is called with `in_features` and must expose `out_features`.
+    if given, is called with `in_features` and must expose `out_features`. `first_w0`, if
+    given, is the first layer's w0 (`activation(w0=first_w0)`; SIREN's "first omega_0"), the
+    other layers keep the activation's own w0: the first layer's w0 sets the frequencies the
+    network starts from, the hidden layers' w0 how they compound.
     """
 
     def __init__(
@@ -32,10 +35,13 @@ class CoordinateMLP(nn.Module):
         width: int = 256,
         hidden_layers: int = 5,
         encoding: EncodingFactory | None = None,
+        first_w0: float | None = None,
     ) -> None:
         super().__init__()
         if width < 1 or hidden_layers < 0:
             raise ValueError(f"width must be >= 1 and hidden_layers >= 0, got {width}, {hidden_layers}")
+        if first_w0 is not None and not first_w0 > 0:
+            raise ValueError(f"first_w0 must be > 0 or None, got {first_w0}")
         self.in_features = in_features
         self.out_features = out_features
         self.encoding = encoding(in_features) if encoding is not None else nn.Identity()
@@ -44,7 +50,7 @@ class CoordinateMLP(nn.Module):
         self.activations = nn.ModuleList()
         for index in range(hidden_layers + 1):
             layer = nn.Linear(features, width)
-            act = activation()
+            act = activation(w0=first_w0) if index == 0 and first_w0 is not None else activation()
             act.init_linear(layer, is_first=index == 0)
             self.linears.append(layer)
             self.activations.append(act)

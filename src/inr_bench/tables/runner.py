@@ -51,7 +51,7 @@ from inr_bench.config import CONFIG_MODULE, compose_config, group_options
 from inr_bench.config.checks import check_config
 from inr_bench.errors import InrBenchError
 from inr_bench.fitting.batched import fit_batched
-from inr_bench.nn.build import build_network, build_optimizer, instantiate_node
+from inr_bench.nn.build import build_network, build_optimizer, build_scheduler, instantiate_node
 from inr_bench.nn.stacked_mlp import batchable
 from inr_bench.record import RunRecord, fingerprint, run_settings
 from inr_bench.tables.aggregate import aggregate
@@ -69,6 +69,42 @@ class Signal:
 
     id: str
     overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: a model config, with overrides of its own for a variant (SPDER with
+    another damping, a model at another w0), and the heading that replaces the model's label."""
+
+    id: str
+    model: str
+    overrides: tuple[str, ...] = ()
+    label: str | None = None
+
+
+def column_list(entries) -> list[Column]:
+    """table.models: model names, or {id, model, overrides, label} for a variant of a model."""
+    columns = []
+    for entry in entries:
+        if isinstance(entry, str):
+            columns.append(Column(entry, entry))
+            continue
+        try:
+            columns.append(
+                Column(
+                    str(entry["id"]),
+                    str(entry["model"]),
+                    tuple(str(o) for o in entry.get("overrides") or ()),
+                    entry.get("label"),
+                )
+            )
+        except (KeyError, TypeError, AttributeError):
+            raise InrBenchError(
+                f"table.models: {entry!r} is neither a model name nor {{id: NAME, model: MODEL, "
+                f"overrides: [...], label: TEXT}} (e.g. {{id: spder_arctan, model: spder, overrides: "
+                f"[delta=arctan], label: SPDER (arctan)}})."
+            ) from None
+    return columns
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -185,7 +221,8 @@ class TableRunner:
         self.table = cfg.table
         self.overrides = base_overrides(list(overrides))
         self.out_dir = Path(str(self.table.out_dir)).expanduser()
-        self.models = [str(m) for m in self.table.models]
+        self.columns = {column.id: column for column in column_list(self.table.models)}
+        self.models = list(self.columns)
         if not self.models:
             raise InrBenchError(
                 "table.models is empty: name at least one architecture (table.models=[spder,siren])."
@@ -201,7 +238,7 @@ class TableRunner:
         self.counts = {"fitted": 0, "skipped": 0, "failed": 0}
         self._composed: dict[str, DictConfig] = {}
         available = group_options("model", search_path(self.overrides))
-        unknown = [m for m in self.models if m not in available]
+        unknown = sorted({c.model for c in self.columns.values()} - set(available))
         if unknown:
             raise InrBenchError(
                 f"table.models names architectures without a config file: {', '.join(unknown)}. "
@@ -215,13 +252,16 @@ class TableRunner:
         return torch.device(name)
 
     def fit_config(self, model: str, signal: Signal) -> DictConfig:
+        """The config of column `model`'s fit of `signal`."""
         run_dir = self.out_dir / "runs" / model / signal.id
+        column = self.columns[model]
+        overrides = [*self.overrides, *column.overrides]
         index = _index_only(signal)
         if index is None:
-            cfg = compose_fit_config(self.overrides, model, signal, run_dir)
-        else:  # composing costs ~0.5 s: once per model, then only data.index differs
+            cfg = compose_fit_config(overrides, column.model, signal, run_dir)
+        else:  # composing costs ~0.5 s: once per column, then only data.index differs
             if model not in self._composed:
-                self._composed[model] = compose_fit_config(self.overrides, model, signal, run_dir)
+                self._composed[model] = compose_fit_config(overrides, column.model, signal, run_dir)
             cfg = copy.deepcopy(self._composed[model])
             with open_dict(cfg):
                 cfg.data.index = index
@@ -239,7 +279,17 @@ class TableRunner:
         may differ from train's, so the data choice is always spelled out)."""
         data = [] if any(o.startswith("data=") for o in signal.overrides) else [f"data={cfg.choices_.data}"]
         rest = [o for o in self.overrides if _override_key(o) != "data"]
-        return " ".join(["python -m inr_bench.train", *data, *rest, f"model={model}", *signal.overrides])
+        column = self.columns[model]
+        return " ".join(
+            [
+                "python -m inr_bench.train",
+                *data,
+                *rest,
+                f"model={column.model}",
+                *column.overrides,
+                *signal.overrides,
+            ]
+        )
 
     def is_done(self, model: str, signal: Signal, cfg: DictConfig | None = None) -> bool:
         record = read_result(result_path(self.out_dir, model, signal))
@@ -269,7 +319,10 @@ class TableRunner:
         path = result_path(self.out_dir, model, signal)
         if self.is_done(model, signal):
             return  # a finished fit of this group, re-fitted only to keep its companions identical
-        record.model = model  # the table.models choice (model/<model>.yaml)
+        column = self.columns[model]
+        record.model = column.model  # model/<model>.yaml; the column is the results folder's name
+        record.label = column.label or record.label
+        record.info["column"] = column.id
         record.info.setdefault("fingerprint", fingerprint(run_settings(cfg)))
         record.write_table_result(
             path,
@@ -279,6 +332,9 @@ class TableRunner:
                 "source": record.info.get("source"),
             },
             table={
+                # what decides the result (inr_bench/record.py run_settings), for tools that
+                # compare fits across tables (tables/superres_ablation.py)
+                "settings": run_settings(cfg),
                 "mode": mode,
                 "batch_size": self.k if mode == "batched" else 1,
                 "fit_seconds": seconds,
@@ -306,7 +362,7 @@ class TableRunner:
     def write_failure(
         self, model: str, signal: Signal, cfg: DictConfig, error: BaseException, mode: str
     ) -> None:
-        record = RunRecord(model=model, label=cfg.model.get("label"), data=cfg.data.get("name"))
+        record = RunRecord(model=cfg.model.name, label=cfg.model.get("label"), data=cfg.data.get("name"))
         record.info["table_order"] = cfg.model.get("table_order")
         record.fail(error)
         self.write_result(model, signal, cfg, record, mode, 0.0)
@@ -397,7 +453,13 @@ class TableRunner:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate_node(cfg.data, "data")
         datamodule.setup("fit")
-        net = build_network(cfg.model, datamodule.coord_dim, datamodule.out_features)
+        net = build_network(
+            cfg.model,
+            datamodule.coord_dim,
+            datamodule.out_features,
+            datamodule.signal_shape,
+            datamodule.coord_scale,
+        )
         return datamodule, net
 
     def fit_batched_group(self, model: str, members: list[Signal], configs: dict, loaded: dict) -> None:
@@ -432,6 +494,8 @@ class TableRunner:
                 device=self.device,
                 on_step=_progress(model, int(cfg0.trainer.max_steps)),
                 on_end=self._save_outputs_hook(members, configs, datamodules),
+                scheduler=lambda optimizer: build_scheduler(cfg0.model, optimizer),
+                restore_best=bool(cfg0.restore_best),
             )
         except Exception as error:  # noqa: BLE001 - e.g. out of memory: fall back to one at a time
             log.warning(
