@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export INR_BENCH_DATA ?= $(abspath ../shared/data)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint bench train check-install clean
+.PHONY: help install test test-all lint bench train check-install mutation clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ test: ## Run the test suite (the fast tests; what CI runs)
 
 test-all: ## Run every test, the slow ones too
 	$(BIN)/python -m pytest -q
+
+# Mutation testing of the scientific core (docs/testing.md); MUTATE=src/inr_bench/metrics/psnr.py
+# narrows it to a path. Prints the score last.
+MUTATE ?=
+mutation: ## Mutation score (mutmut) of the scientific core; MUTATE=<path> narrows it
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python tests/mutation/run.py $(MUTATE)
 
 lint: ## Lint and check formatting with ruff
 	$(BIN)/ruff check src tests
