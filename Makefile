@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export INR_BENCH_DATA ?= $(abspath ../shared/data)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint bench train check-install mutation clean
+.PHONY: help install test test-slow test-all lint bench train check-install mutation gpu-check clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -19,10 +19,13 @@ install: ## Create .venv and install inr_bench with its dev extra (editable)
 	$(BIN)/python -m pip install "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -e ".[dev]"
 
-test: ## Run the test suite (the fast tests; what CI runs)
+test: ## The fast test suite (about 3 min on 2 cores)
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: ## Run every test, the slow ones too
+test-slow: ## The slow tests only: real multiruns, DDP, killed and resumed runs, benchmarks (about 2.5 min)
+	$(BIN)/python -m pytest -m slow -q
+
+test-all: ## Every test: the fast suite and the slow tests (what CI runs)
 	$(BIN)/python -m pytest -q
 
 # Mutation testing of the scientific core (docs/testing.md); MUTATE=src/inr_bench/metrics/psnr.py

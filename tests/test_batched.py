@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -205,9 +207,18 @@ def test_benchmark_command_reports_a_ratio(shared_data, monkeypatch, tmp_path):
             str(out),
         ]
     )
-    row = report["rows"][0]
-    assert row["k"] == 2 and row["ratio_sequential_over_batched"] > 0
-    assert out.is_file() and "torch" in report["machine"]
+    (row,) = report["rows"]
+    assert row["k"] == 2
+    # the figures are what they say they are: medians of the runs, and their ratios
+    assert len(row["sequential_runs_s"]) == len(row["batched_runs_s"]) >= 1
+    assert row["sequential_s"] == statistics.median(row["sequential_runs_s"])
+    assert row["batched_s"] == statistics.median(row["batched_runs_s"])
+    assert row["ratio_sequential_over_batched"] == pytest.approx(row["sequential_s"] / row["batched_s"])
+    assert row["batched_fits_per_s"] == pytest.approx(2 / row["batched_s"])
+    assert all(t > 0 for t in row["sequential_runs_s"] + row["batched_runs_s"])
+    # the file holds the report returned
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert report["machine"]["torch"] == torch.__version__
 
 
 def test_chunks_of_points_give_the_full_batch_fit(shared_data):

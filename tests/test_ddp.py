@@ -24,6 +24,7 @@ def loss_curve(run_dir) -> list[tuple[int, float]]:
         return [(int(row["step"]), float(row["loss"])) for row in csv.DictReader(stream)]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_equals_one_process_fit(tmp_path, make_config):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     # DDP with chunks (each process holds 128 of 256 points, in chunks of 50) exercises the

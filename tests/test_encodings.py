@@ -1,35 +1,21 @@
-"""NeRF positional encoding and Gaussian Fourier features: widths, values, randomness, a short fit."""
+"""NeRF positional encoding and Gaussian Fourier features: widths, values, randomness, and that they
+are what lets a ReLU network fit fine texture."""
 
 from __future__ import annotations
 
-import functools
-import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from inr_bench.nn.activations import ReLU
+from conftest import compose_config
+from inr_bench.data.image import read_image_file, to_unit_float
+from inr_bench.nn.build import build_network, build_optimizer
 from inr_bench.nn.encodings import GaussianFourierFeatures, NerfPositionalEncoding
-from inr_bench.nn.mlp import CoordinateMLP
-from signals import camera_crop
 
 # Tiny problems: a second intra-op thread only spins when others share the CPU.
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def fit_losses(net: torch.nn.Module, steps: int = 50, lr: float = 1e-3) -> tuple[float, float]:
-    coords, values = camera_crop()
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    first = None
-    for _ in range(steps):
-        loss = torch.mean((net(coords) - values) ** 2)
-        first = loss.item() if first is None else first
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return first, torch.mean((net(coords) - values) ** 2).item()
 
 
 @pytest.mark.parametrize("in_features", [1, 2, 3])
@@ -101,17 +87,47 @@ def test_fourier_features_reject_bad_scale():
         GaussianFourierFeatures(2, scale=0.0)
 
 
-@pytest.mark.parametrize(
-    "encoding",
-    [
-        functools.partial(NerfPositionalEncoding, num_bands=6),
-        functools.partial(GaussianFourierFeatures, seed=0),
-    ],
-    ids=["nerf_pe", "fourier_features"],
-)
-def test_relu_with_encoding_fits_image_crop(encoding):
+def high_frequency_crop(shared_data) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 32x32 crop of a real DIV2K image at full resolution (rows and columns 200-231 of crop 05:
+    fine texture, most of its energy above the lowest frequencies), channel 0 in [-1, 1]."""
+    pixels = to_unit_float(read_image_file(shared_data / "div2k" / "div2k_crop_05.png"))[200:232, 200:232, :1]
+    axis = torch.linspace(-1, 1, 32)
+    coords = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
+    return coords, torch.tensor(pixels * 2 - 1, dtype=torch.float32).reshape(-1, 1)
+
+
+def fitted_mse(model: str, coords, values, steps: int = 100) -> tuple[torch.nn.Module, float]:
+    """model=<model> (width 64, 2 hidden layers; its own activation, encoding, init and lr) fitted
+    for `steps` full-batch steps from seed 0; the MSE after them."""
+    cfg = compose_config(Path("unused"), [f"model={model}", "model.net.width=64", "model.net.hidden_layers=2"])
     torch.manual_seed(0)
-    net = CoordinateMLP(2, 1, activation=ReLU, width=64, hidden_layers=2, encoding=encoding)
-    assert net.linears[0].in_features == net.encoding.out_features
-    first, last = fit_losses(net)
-    assert math.isfinite(last) and last < 0.3 * first
+    net = build_network(cfg.model, 2, 1)
+    optimizer = build_optimizer(cfg.model, net.parameters())
+    for _ in range(steps):
+        loss = torch.mean((net(coords) - values) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return net, torch.mean((net(coords) - values) ** 2).item()
+
+
+@pytest.mark.parametrize("model", ["relu_pe", "relu_ffn"])
+def test_relu_with_encoding_beats_plain_relu_on_a_high_frequency_crop(shared_data, model):
+    """The encoding is applied, as wide as its paper's formula says, and it is what fits fine
+    texture: at equal steps the encoded ReLU's MSE is under half plain ReLU's (measured: PE 3.3-3.7x,
+    FFN 5.6-8.9x lower over seeds 0-2). With the encoding replaced by the identity (also padded to
+    the same width) both assertions fail: docs/testing.md."""
+    coords, values = high_frequency_crop(shared_data)
+    net, encoded = fitted_mse(model, coords, values)
+    _, plain = fitted_mse("relu", coords, values)
+    enc = compose_config(Path("unused"), [f"model={model}"]).model.net.encoding
+    if model == "relu_pe":  # NeRF Eq. 4: sin and cos of L bands per coordinate, and the input
+        width = 2 * (int(enc.include_input) + 2 * enc.num_bands)
+    else:  # Tancik et al.: cos and sin of m projections, and the input
+        width = 2 * enc.num_features + 2 * int(enc.include_input)
+    features = net.encoding(coords)
+    assert features.shape == (coords.shape[0], width) == (coords.shape[0], net.linears[0].in_features)
+    assert torch.equal(features[:, :2], coords)  # include_input: the coordinates come first
+    assert features[:, 2:].abs().max() <= 1.0 and features[:, 2:].std(0).min() > 0.1  # sin/cos bands
+    assert encoded < 0.5 * plain, (model, encoded, plain)

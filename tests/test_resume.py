@@ -98,6 +98,7 @@ def assert_same_results(resumed: Path, reference: Path) -> None:
     assert steps == list(range(60))  # every step once: none lost, none doubled
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted):
     run = tmp_path / "killed"
     _, step = stop_at_first_checkpoint(start_cli(run), run, signal.SIGKILL)
@@ -115,6 +116,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, uninterrupte
     assert_same_results(run, uninterrupted)
 
 
+@pytest.mark.slow
 def test_sigint_says_how_to_resume_and_the_resume_matches(tmp_path, uninterrupted):
     run = tmp_path / "interrupted"
     err, step = stop_at_first_checkpoint(start_cli(run), run, signal.SIGINT)

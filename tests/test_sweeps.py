@@ -57,6 +57,7 @@ def summary_rows(sweep_dir: Path) -> list[dict]:
 # --- real multiruns ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_joblib_multirun_over_three_dampings(tmp_path):
     sweep = tmp_path / "sweep"
     proc = multirun(sweep, "launcher=joblib", "hydra.launcher.n_jobs=2", "delta=sqrt,log,arctan")
@@ -76,6 +77,7 @@ def test_joblib_multirun_over_three_dampings(tmp_path):
     assert (sweep / "summary.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_submitit_local_jobs_and_a_diverging_job(tmp_path):
     """Two jobs through submitit's local executor; the second diverges (NaN loss) and is marked
     failed in the summary, while the first finishes."""
@@ -201,6 +203,7 @@ def test_damping_ablation_sweeps_every_damping(tmp_path):
     assert OmegaConf.select(cfg, "hydra.callbacks.summary._target_") == "inr_bench.sweep_summary.SweepSummary"
 
 
+@pytest.mark.slow
 def test_optuna_search_runs_three_trials_and_optimises_the_returned_metric(tmp_path):
     """hparams_search=optuna: Hydra's Optuna sweeper runs the trials; each trial's objective is
     the metric train() returns (final/psnr), and the best one is reported."""

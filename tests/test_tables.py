@@ -65,6 +65,7 @@ def small_and_quiet(monkeypatch):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_killed_run_restarted_gives_one_result_per_fit_and_the_same_table(shared_data, tmp_path):
     env = {**os.environ, "INR_BENCH_FUSED": "0", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "inr_bench.tables"]

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from inr_bench.data.audio import AudioDataModule
-from inr_bench.data.base import coordinate_grid
+from inr_bench.data.base import CoordinateDataModule, coordinate_grid
 from inr_bench.data.image import ImageDataModule
 from inr_bench.data.video import VideoDataModule
 from inr_bench.tasks.audio_interp import (
@@ -24,6 +24,7 @@ from inr_bench.tasks.audio_interp import (
 from inr_bench.tasks.base import pixel_centre_axis, pixel_centre_grid, pixel_centre_positions
 from inr_bench.tasks.frame_interp import FrameInterpolation, average_of_neighbours, held_out_frames
 from inr_bench.tasks.gradients import (
+    Gradients,
     autograd_gradient,
     compare_gradients,
     finite_difference_gradient,
@@ -56,6 +57,37 @@ class LookupModule:
     def predict_points(self, coords, chunk_size=None):
         nan = torch.full((self.channels,), float("nan"))
         return torch.stack([self.table.get(tuple(c.tolist()), nan) for c in coords])
+
+
+class LinearINR:
+    """A stand-in INR exactly linear in its coordinates: value = coords . weights + bias (one
+    channel), fitted by least squares to given points (`fit`). `net` is the same map as a torch
+    layer (for autograd); `predict_points` computes it in float64 and records every query."""
+
+    def __init__(self, weights, bias: float) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.bias = float(bias)
+        self.net = torch.nn.Linear(len(self.weights), 1)
+        with torch.no_grad():
+            self.net.weight.copy_(torch.tensor(self.weights[None], dtype=torch.float32))
+            self.net.bias.fill_(self.bias)
+        self.queries: list[np.ndarray] = []
+
+    @classmethod
+    def fit(cls, coords: torch.Tensor, values: torch.Tensor) -> LinearINR:
+        x = coords.double().numpy()
+        design = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
+        solution = np.linalg.lstsq(design, values.double().numpy()[:, 0], rcond=None)[0]
+        return cls(solution[:-1], solution[-1])
+
+    def predict_points(self, coords, chunk_size=None):
+        x = coords.double().numpy()
+        self.queries.append(x)
+        return torch.from_numpy(x @ self.weights + self.bias)[:, None].float()
+
+
+def assert_psnr(value, mse):
+    assert value == pytest.approx(10 * np.log10(4.0 / mse), rel=1e-9)
 
 
 # ------------------------------------------------------------------ super-resolution
@@ -104,6 +136,65 @@ def test_superres_queries_hit_the_original_pixels_exactly(tmp_path):
     assert x8["inr"]["mse"] == 0.0  # every query landed on an original pixel
     assert np.isnan(record["factors"]["2"]["inr"]["mse"])  # 16x16 queries are not original pixels
     assert record["factors"]["2"]["bicubic_from_base"]["mse"] > 0
+
+
+RAMP = (500.0, 400.0, 1000.0)  # a 16-bit PNG ramp: pixel (row, col) = 500 row + 400 col + 1000
+
+
+def ramp(row, col):
+    """The ramp in [-1, 1] at (fractional) pixel positions of the source image."""
+    return (RAMP[0] * np.asarray(row) + RAMP[1] * np.asarray(col) + RAMP[2]) / 65535.0 * 2.0 - 1.0
+
+
+def ramp_png(tmp_path, side: int):
+    rows, cols = np.indices((side, side))
+    path = tmp_path / f"ramp{side}.png"
+    Image.fromarray((RAMP[0] * rows + RAMP[1] * cols + RAMP[2]).astype(np.uint16)).save(path)
+    return path
+
+
+def test_a_linear_inr_super_resolves_a_ramp_exactly(tmp_path):
+    """Known answer through the task's code path: a 64x64 ramp, fitted at 8x8 by an INR exactly
+    linear in its coordinates, is the ramp itself at every target pixel centre: pixel j of an
+    m-pixel raster sits at source position (j + 1/2) 64/m - 1/2. At x8 (m = 64) the target is
+    the source's own pixels, so the INR's MSE is 0; the bicubic row is bicubic(base) against
+    those pixels."""
+    source, n = 64, 8
+    dm = ImageDataModule(name="ramp", path=str(ramp_png(tmp_path, source)), size=n)
+    dm.setup()
+    # The base's border pixels are antialiased against the crop's edge; its interior is the ramp.
+    interior = torch.from_numpy(np.pad(np.ones((n - 2, n - 2), bool), 1).ravel())
+    inr = LinearINR.fit(dm.coords[interior], dm.values[interior])
+    record = SuperResolution(factors=[8, 4, 2], save_images=False).run(inr, dm, tmp_path, "reference")
+    for queries, factor in zip(inr.queries, (8, 4, 2), strict=True):
+        m = n * factor
+        centres = (np.arange(m) + 0.5) * source / m - 0.5
+        pred = queries @ inr.weights + inr.bias
+        np.testing.assert_allclose(pred.reshape(m, m), ramp(centres[:, None], centres[None, :]), atol=2e-6)
+    x8 = record["factors"]["8"]
+    assert x8["inr"]["mse"] < 1e-11 and x8["inr"]["psnr"] > 100
+    truth = ramp(*np.indices((source, source)))
+    bicubic = bicubic_upsample(dm.signal_array(dm.values), (source, source))[..., 0]
+    assert x8["bicubic_from_base"]["mse"] == pytest.approx(np.mean((bicubic - truth) ** 2), rel=1e-5)
+    assert x8["bicubic_from_base"]["mse"] > 1e3 * x8["inr"]["mse"]
+    assert_psnr(x8["bicubic_from_base"]["psnr"], x8["bicubic_from_base"]["mse"])
+    assert x8["inr"]["ssim"] == pytest.approx(1.0, abs=1e-6) and x8["inr"]["rho_ag"] == pytest.approx(1.0)
+
+
+def test_linspace_queries_miss_the_ramp_by_the_known_shift(tmp_path):
+    """query_grid=linspace (the SPDER reference's) puts the m queries at linspace(-1, 1, m): from
+    the first base pixel's centre (source position 3.5) to the last's (59.5), not at the target's
+    pixel centres 0 .. 63. On the ramp the INR's MSE is the ramp's difference between them."""
+    dm = ImageDataModule(name="ramp", path=str(ramp_png(tmp_path, 64)), size=8)
+    dm.setup()
+    interior = torch.from_numpy(np.pad(np.ones((6, 6), bool), 1).ravel())
+    inr = LinearINR.fit(dm.coords[interior], dm.values[interior])
+    task = SuperResolution(factors=[8], query_grid="linspace", save_images=False)
+    record = task.run(inr, dm, tmp_path, "reference")
+    queried = 3.5 + 56.0 * np.arange(64) / 63
+    expected = np.mean((ramp(queried[:, None], queried[None, :]) - ramp(*np.indices((64, 64)))) ** 2)
+    assert record["factors"]["8"]["inr"]["mse"] == pytest.approx(expected, rel=1e-4)
+    assert expected > 1e-5
 
 
 def test_ground_truth_source_or_flagged_interpolation():
@@ -162,6 +253,47 @@ def test_linear_and_bandlimited_against_hand_computed_values():
     )  # keeps the known samples
 
 
+def test_a_linear_inr_interpolates_a_linear_clip_exactly(tmp_path):
+    """Known answer through the task's code path: a clip that is a straight line in time (165
+    samples from -1 to 1, so peak normalisation keeps it), trained on every 8th sample. An INR
+    linear in time, fitted to those samples, is exact at every factor. Linear interpolation is
+    exact too, except after the last training sample (160), where it holds its value; the
+    band-limited baseline is scipy.signal.resample of the training samples, read at the queries."""
+    from scipy import signal as scipy_signal
+
+    total = 165
+    clip = -1.0 + 2.0 * np.arange(total) / (total - 1)
+    path = tmp_path / "line.wav"
+    import soundfile
+
+    soundfile.write(str(path), clip.astype(np.float32), 8000, subtype="FLOAT")
+    dm = AudioDataModule(name="line", path=str(path), coord_scale=100.0)
+    dm.setup()
+    task = AudioInterpolation(keep_every=8, factors=[2, 4, 8], save_outputs=False)
+    task.prepare(dm)
+    inr = LinearINR.fit(dm.coords, dm.values)
+    assert inr.weights[0] == pytest.approx(1 / 100.0, rel=1e-6)  # t in [-100, 100] -> [-1, 1]
+    record = task.run(inr, dm, tmp_path, "reference")
+    train = clip[::8]
+    upsampled = scipy_signal.resample(train, train.shape[0] * 8)
+    for factor, queries in zip((2, 4, 8), inr.queries, strict=True):
+        index = np.arange(0, total, 8 // factor)
+        np.testing.assert_allclose(queries[:, 0], (-1 + 2 * index / (total - 1)) * 100.0, atol=1e-4)
+        entry = record["factors"][str(factor)]
+        assert entry["samples"] == index.shape[0] and entry["held_out_samples"] == int((index % 8 != 0).sum())
+        assert entry["inr"]["mse"] < 1e-12 and entry["inr"]["held_out_mse"] < 1e-12
+        held = clip[np.minimum(index, 160)]
+        assert entry["linear_interp"]["mse"] == pytest.approx(np.mean((held - clip[index]) ** 2), rel=1e-5)
+        held_out = index % 8 != 0
+        assert entry["linear_interp"]["held_out_mse"] == pytest.approx(
+            np.mean((held - clip[index])[held_out] ** 2), rel=1e-5
+        )
+        expected = np.mean((upsampled[index] - clip[index]) ** 2)
+        assert entry["bandlimited_fft"]["mse"] == pytest.approx(expected, rel=1e-5)
+        assert_psnr(entry["bandlimited_fft"]["psnr"], entry["bandlimited_fft"]["mse"])
+    assert record["factors"]["8"]["linear_interp"]["mse"] > 0  # the held end is scored
+
+
 @pytest.fixture
 def tiny_clip(shared_data):
     dm = AudioDataModule(name="bach", path=str(shared_data / "audio" / "bach.wav"), offset=1.0, seconds=0.005)
@@ -204,6 +336,51 @@ def test_average_of_neighbours_and_held_out_frames():
     assert np.allclose(average_of_neighbours(frames, np.array([1, 3]))[:, 0, 0, 0], [2.0, 10.0])
     assert held_out_frames(5).tolist() == [1, 3]
     assert held_out_frames(6).tolist() == [1, 3]  # frame 5 has no right neighbour: not scored
+
+
+class ClipModule(CoordinateDataModule):
+    """A video DataModule for a given (T, H, W, 1) array."""
+
+    kind = "video"
+
+    def __init__(self, clip: np.ndarray) -> None:
+        super().__init__(name="clip")
+        self.clip = clip
+
+    def load_signal(self) -> np.ndarray:
+        return self.clip
+
+    def save_outputs(self, pred_values, out_dir, metrics=None):
+        return []
+
+
+def test_frame_interpolation_known_answers_for_a_clip_quadratic_in_time(tmp_path):
+    """Known answers through the task's code path. The clip is linear in (t, y, x) plus
+    eps t^2 (t the frame number, 7 frames): the training frames are 0, 2, 4, 6; the held-out ones
+    1, 3, 5. A linear INR fitted to the training frames gets the linear part exactly and t^2 as
+    its least-squares line 6 t - 4, so it is off by eps (1, 5, 1) on the held-out frames: MSE
+    9 eps^2, per frame eps^2, 25 eps^2, eps^2. The average of the neighbours is off by eps
+    everywhere ((t - 1)^2 + (t + 1)^2) / 2 = t^2 + 1): MSE eps^2."""
+    eps = 0.01
+    t, y, x = np.meshgrid(np.arange(7), np.arange(6), np.arange(6), indexing="ij")
+    clip = (0.05 * t + 0.02 * y - 0.03 * x - 0.5 + eps * t**2)[..., None]
+    dm = ClipModule(clip)
+    dm.setup()
+    task = FrameInterpolation(save_outputs=False)
+    task.prepare(dm)
+    inr = LinearINR.fit(dm.coords, dm.values)
+    record = task.run(inr, dm, tmp_path, "reference")
+    assert record["held_out_frames"] == [1, 3, 5] and record["training_frames"] == [0, 2, 4, 6]
+    queried_times = np.unique(inr.queries[0][:, 0])
+    np.testing.assert_allclose(queried_times, -1 + 2 * np.array([1, 3, 5]) / 6, atol=1e-6)
+    inr_row, average = record["held_out"]["inr"], record["held_out"]["average_of_neighbours"]
+    assert inr_row["mse"] == pytest.approx(9 * eps**2, rel=1e-4)
+    np.testing.assert_allclose(
+        inr_row["per_frame_psnr"], [10 * np.log10(4 / (k * eps**2)) for k in (1, 25, 1)], rtol=1e-4
+    )
+    assert average["mse"] == pytest.approx(eps**2, rel=1e-4)
+    np.testing.assert_allclose(average["per_frame_psnr"], [10 * np.log10(4 / eps**2)] * 3, rtol=1e-4)
+    assert_psnr(average["psnr"], average["mse"])
 
 
 @pytest.mark.parametrize("num_frames", [5, 6])
@@ -266,6 +443,30 @@ def test_autograd_gradient_of_a_known_function():
     assert torch.allclose(grad[:, 0, 0], 3 * torch.cos(3 * x) * y, atol=1e-6)
     assert torch.allclose(grad[:, 0, 1], torch.sin(3 * x), atol=1e-6)
     assert torch.allclose(grad[:, 1], torch.tensor([1.0, 2.0]).expand(35, 2))
+
+
+def test_a_linear_inr_on_a_ramp_has_the_ramps_gradient(tmp_path):
+    """Known answers through the task's code path, on a 16x16 ramp at coord_scale 2: one pixel
+    step is 2 * 2 / 15 coordinate units, so the ramp's gradient is (2 * 500 / 65535, 2 * 400 /
+    65535) * 15 / 4 per unit. A linear INR fitted to it has that gradient as its coefficients,
+    and autograd returns them at every point: cosine 1, relative L2 0 against the finite
+    differences (exact for a linear function, borders included). Sobel is exact inside but
+    halves the gradient on the border rows (axis 0) and columns (axis 1): relative L2
+    sqrt(2 n / 4 / n^2) = sqrt(1 / 32)."""
+    n, scale = 16, 2.0
+    dm = ImageDataModule(name="ramp", path=str(ramp_png(tmp_path, n)), size=n, coord_scale=scale)
+    dm.setup()
+    inr = LinearINR.fit(dm.coords, dm.values)
+    gradient = np.array([2 * RAMP[0], 2 * RAMP[1]]) / 65535 * (n - 1) / (2 * scale)
+    np.testing.assert_allclose(inr.weights, gradient, rtol=1e-6)
+    np.testing.assert_allclose(autograd_gradient(inr.net, dm.coords, 7)[:, 0].numpy(), np.tile(gradient, (n * n, 1)), rtol=1e-6)
+    record = Gradients(save_images=False).run(inr, dm, tmp_path)
+    assert record["grid_spacing"] == [2 * scale / (n - 1)] * 2 and record["signal_shape"] == [n, n]
+    assert record["reference_mean_magnitude"] == pytest.approx(np.hypot(*gradient), rel=1e-5)
+    for row in ("inr_autograd", "inr_finite_difference"):
+        assert record[row]["cosine"] == pytest.approx(1.0, abs=1e-9)
+        assert record[row]["relative_l2"] < 1e-5 and record[row]["magnitude_psnr"] > 90
+    assert record["sobel_of_ground_truth"]["relative_l2"] == pytest.approx(np.sqrt(1 / (2 * n)), rel=1e-5)
 
 
 # ------------------------------------------------------------------ end to end (tiny)

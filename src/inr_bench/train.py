@@ -44,6 +44,7 @@ from inr_bench.fitting.module import INRFitModule
 from inr_bench.metrics import evaluation_steps
 from inr_bench.nn.build import instantiate_node
 from inr_bench.record import RunRecord
+from inr_bench.report import run_report
 from inr_bench.scaleout import prepare_job
 from inr_bench.sweep_summary import mark_job_failed
 
@@ -176,6 +177,7 @@ def train(cfg: DictConfig) -> dict:
     check_config(cfg)
     prepare_job(cfg)  # a sweep job: its GPU(s) and W&B group
     quiet_library_noise()
+    logging.captureWarnings(True)  # the run's warnings into train.log too
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     configure_precision(bool(cfg.tf32))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -306,8 +308,8 @@ def main(cfg: DictConfig) -> float | None:
         log.exception("[inr_bench] job failed")
         mark_job_failed(cfg, error)
         return math.nan
-    final = result.get("final") or {}
-    print(f"[inr_bench] done: {Path(cfg.paths.output_dir) / 'metrics.json'}  final {final}")
+    # The report goes through logging: on the console and into the run folder's train.log.
+    log.info(run_report(result, cfg.paths.output_dir))
     return optimized_metric(result, cfg.optimized_metric)
 
 
@@ -321,6 +323,9 @@ def cli() -> None:
 if __name__ == "__main__":
     if "WANDB_SWEEP_ID" not in os.environ:  # a W&B sweep agent's runs must report online
         os.environ.setdefault("WANDB_MODE", "offline")
+    if os.environ.get("WANDB_MODE") == "offline":
+        # W&B's own lines say nothing a user needs offline; the run's report says where its files are
+        os.environ.setdefault("WANDB_SILENT", "true")
     # Call the importable module's cli (and its main): launchers that pickle the task function (joblib,
     # submitit) then refer to inr_bench.train.main instead of pickling __main__ by value.
     from inr_bench.train import cli as importable_cli

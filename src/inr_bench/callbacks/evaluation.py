@@ -78,5 +78,10 @@ class EvaluationCallback(L.Callback):
         if self._is_eval_step(trainer):
             self.last_metrics, pred = self.evaluate(pl_module, datamodule)
             self.record.add_eval(trainer.global_step, self.last_metrics)
+            # for the progress bar only (callbacks/progress.py); the loggers get eval/* below
+            for key, value in (("psnr", self.last_metrics["psnr"]), ("psnr_step", trainer.global_step)):
+                pl_module.log(
+                    key, float(value), prog_bar=True, logger=False, on_step=True, on_epoch=False, batch_size=1
+                )
             if trainer.loggers and trainer.is_global_zero:
                 log_evaluation(trainer, self.last_metrics, evaluation_pictures(datamodule.signal_array(pred)))

@@ -1,5 +1,6 @@
 """What the schema cannot say, checked before anything is loaded or trained.
 
+- Settings the chosen configs leave open (`data.path: ???` of data=image_folder).
 - Numbers with a valid range: positive step counts and chunk sizes, a positive learning rate.
 - The keys of every node that builds a component (`_target_`) that has no schema of its own in
   config/schema.py (the network, its activation and encoding, the optimiser, callbacks,
@@ -99,7 +100,43 @@ def warn_unused_delta(cfg: DictConfig, overrides: Sequence[str] = ()) -> None:
         )
 
 
+# How to fill in a setting that a config leaves open (???), where a generic line says too little.
+_EXAMPLES = {
+    "data.path": "data.path=~/pictures (an image file, or a folder of them: data.index picks one in "
+    "sorted order; audio and video configs take a file or folder of clips alike)",
+}
+
+
+def _missing_keys(node, path: str = "") -> list[str]:
+    """Dotted keys left open (???) below `node`, without resolving any interpolation."""
+    keys = []
+    if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+        for key in node.keys():
+            child = node._get_node(key)
+            dotted = f"{path}.{key}" if path else str(key)
+            if child._is_missing():
+                keys.append(dotted)
+            elif isinstance(child, DictConfig):
+                keys += _missing_keys(child, dotted)
+    return keys
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """Every setting the chosen configs leave open (??? in their YAML) has been given."""
+    missing = [key for key in _missing_keys(cfg) if key.split(".")[0] not in ("table", "hydra")]
+    if missing:
+        key = missing[0]
+        group = key.split(".")[0]
+        choice = OmegaConf.select(cfg, f"{group}.name") if OmegaConf.select(cfg, group) is not None else None
+        needs = f"{group}={choice} needs `{key}`" if choice else f"`{key}` must be set"
+        raise InrBenchError(
+            f"{needs}: give it on the command line, e.g. {_EXAMPLES.get(key, f'{key}=VALUE')}."
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Catch nonsensical numbers and unknown component settings before anything is loaded."""
+    """Catch open settings, nonsensical numbers and unknown component settings before anything
+    is loaded."""
+    check_missing(cfg)
     check_numbers(cfg)
     check_targets(cfg)

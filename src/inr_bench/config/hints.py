@@ -188,13 +188,13 @@ def explain_override_error(argv: list[str], config_name: str = "config") -> str 
 
 
 def main_with_hints(main: Callable[[], object], prefix: str, config_name: str = "config") -> None:
-    """Run a Hydra entry point; when Hydra refuses the command line (its exit code 1), add a
-    "did you mean" line naming the likely intended key or option."""
-    try:
-        main()
-    except SystemExit as exit_:
-        if exit_.code == 1:
-            hint = explain_override_error(sys.argv[1:], config_name)
-            if hint:
-                print(f"[{prefix}] error: {hint}", file=sys.stderr)
-        raise
+    """Run a Hydra entry point, after checking that its command line composes: a mistyped key,
+    option or value is answered by one "did you mean" line, first and alone, instead of Hydra's
+    page of text (which still follows for what has no hint). Costs one composition (~0.3 s)."""
+    argv = sys.argv[1:]
+    if any("=" in a or a.startswith("~") for a in argv) and not {"--help", "-h", "--hydra-help"} & set(argv):
+        hint = explain_override_error(argv, config_name)
+        if hint:
+            print(f"[{prefix}] error: {hint}", file=sys.stderr)
+            sys.exit(1)
+    main()

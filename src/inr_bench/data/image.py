@@ -175,7 +175,12 @@ class ImageDataModule(CoordinateDataModule):
         coord_scale: float = 1.0,
     ) -> None:
         super().__init__(name=name, chunk_size=chunk_size, coord_scale=coord_scale)
-        if (picture is None) == (path is None):
+        if picture is None and path is None:
+            raise InrBenchError(
+                f"data={name} needs data.path: an image file, or a folder of images (data.index picks one "
+                f"in sorted order), e.g. data.path=~/pictures; or data.picture=<a scikit-image picture>."
+            )
+        if picture is not None and path is not None:
             raise InrBenchError(
                 f"data={name}: give exactly one of data.picture (a scikit-image picture) or data.path "
                 f"(an image file or a folder of images); got picture={picture!r}, path={path!r}."

