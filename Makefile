@@ -44,6 +44,9 @@ bench: ## Throughput benchmark: eager vs default vs matmul floor (256x256)
 train: ## The main job: SPDER (sqrt) on scikit-image's cameraman, 500 steps
 	$(BIN)/python -m inr_bench.train
 
+gpu-check: ## On a machine with a GPU: its tests, throughput, batched fitting, main job, a Table 1 slice (~5 min)
+	$(BIN)/python -m inr_bench.perf.gpu_check --out gpu_check
+
 # A user's install: the built wheel (not editable) in a fresh virtual environment, the main job run
 # for 25 steps from an unrelated folder. The configs must come from inside the package.
 CHECK_DIR ?= build/check-install

@@ -23,8 +23,11 @@ class RestoreBestCallback(L.Callback):
         self.record, self.rho_variant, self.eval_chunk_size = record, rho_variant, eval_chunk_size
 
     def on_train_end(self, trainer, pl_module) -> None:
-        updates = pl_module.fit_step().restore_best().get(0)
-        if updates is None:
+        last = self.record.evals[-1] if self.record.evals else None
+        updates = pl_module.fit_step().restore_best({0: last["loss"]} if last else None).get(0)
+        if updates is None:  # the last update's state is the lowest-loss one: keep it
+            if last is not None:
+                self.record.restored_best = {**last, "restored_best": True}
             return
         datamodule = trainer.datamodule
         pred = pl_module.predict_points(datamodule.coords, self.eval_chunk_size)

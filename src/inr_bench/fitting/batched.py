@@ -143,11 +143,15 @@ def fit_batched(
         if not alive:
             break
     if restore_best:
-        updates = step_once.restore_best()
-        pred_all = predict(model, coords, eval_chunk_size)
+        last = {index: records[index].evals[-1]["loss"] for index in alive if records[index].evals}
+        updates = step_once.restore_best(last)
+        pred_all = predict(model, coords, eval_chunk_size) if updates else None
         for index in alive:
-            metrics = evaluate_signal(pred_all[index], values[index], signal_shape, data_range, rho_variant)
-            records[index].restored_best = {"step": updates[index], **metrics, "restored_best": True}
+            if index in updates:
+                metrics = evaluate_signal(pred_all[index], values[index], signal_shape, data_range, rho_variant)
+                records[index].restored_best = {"step": updates[index], **metrics, "restored_best": True}
+            elif records[index].evals:  # the last update's state is the lowest-loss one
+                records[index].restored_best = {**records[index].evals[-1], "restored_best": True}
     seconds = time.perf_counter() - start
     for index in range(k):
         if index not in step_once.frozen:

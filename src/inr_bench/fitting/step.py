@@ -162,14 +162,19 @@ class FitStep:
                 params = [p.detach()[index] if self.stacked else p.detach() for p in self.parameters]
                 self.best[index] = (loss, updates, [p.clone() for p in params])
 
-    def restore_best(self) -> dict[int, int]:
-        """Put every signal's lowest-loss parameters back; returns, per signal, the number of
-        updates those parameters had."""
+    def restore_best(self, final_losses: dict[int, float] | None = None) -> dict[int, int]:
+        """Put each signal's lowest-loss parameters back, unless `final_losses` (the loss of the
+        current, last-updated parameters, which no step measured) is lower still; returns, per
+        restored signal, the number of updates its parameters had."""
+        restored = {}
         with torch.no_grad():
-            for index, (_, _, saved) in self.best.items():
+            for index, (loss, updates, saved) in self.best.items():
+                if final_losses is not None and final_losses.get(index, math.inf) <= loss:
+                    continue
                 for param, value in zip(self.parameters, saved, strict=True):
                     (param[index] if self.stacked else param).copy_(value)
-        return {index: updates for index, (_, updates, _) in self.best.items()}
+                restored[index] = updates
+        return restored
 
     def best_state(self) -> dict:
         """The kept lowest-loss state, for a checkpoint."""
