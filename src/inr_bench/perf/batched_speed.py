@@ -24,6 +24,7 @@ Results go to stdout and, with --out, to a JSON file (machine, device, torch, th
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -77,7 +78,7 @@ def time_sequential(nets, optimizer, coords, values, steps: int, device) -> floa
 
     total = 0.0
     for net, target in zip(nets, values, strict=True):
-        net = net.to(device)
+        net = copy.deepcopy(net).to(device)  # the caller's networks stay where they are
         total += _timed(
             FitStep(net, optimizer(net.parameters()), keep_predictions=False), coords, target, steps, device
         )

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         check.run(
             "gpu_tests",
             [py, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests/test_gpu.py"],
-            80,
+            150,
         )
 
     # 2. throughput at each size
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
             [py, "-m", "inr_bench.perf.throughput", "--device", check.device, "--size", str(size),
              "--steps", str(sizes["throughput_steps"]), "--warmup", "1", "--models", sizes["throughput_models"][size],
              "--out", str(out)],
-            75 if size <= 256 else 45,
+            120,
         )  # fmt: skip
         if step["exit"] == 0:
             figures[f"throughput {size}x{size}"] = {
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
         "batched",
         [py, "-m", "inr_bench.perf.batched_speed", "--device", check.device, "--size", str(sizes["batched_size"]),
          "--steps", str(sizes["batched_steps"]), "--k", *map(str, sizes["batched_k"]), "--out", str(out)],
-        40,
+        90,
     )  # fmt: skip
     if step["exit"] == 0:
         figures["batched fitting"] = [
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         [py, "-m", "inr_bench.train", f"trainer.accelerator={'cpu' if args.dry else 'gpu'}",
          f"trainer.max_steps={sizes['main_steps']}", f"data.size={sizes['main_size']}", f"hydra.run.dir={run_dir}",
          "callbacks.progress_bar=null"],
-        40,
+        60,
     )  # fmt: skip
     if step["exit"] == 0:
         record = json.loads((run_dir / "metrics.json").read_text())
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
          f"table.num_signals={sizes['table_signals']}", f"table.batch_size={sizes['table_signals']}",
          f"table.device={check.device}", f"data.size={sizes['table_size']}", f"trainer.max_steps={sizes['table_steps']}",
          f"table.out_dir={table_dir}"],
-        60,
+        150,
     )  # fmt: skip
     if step["exit"] == 0:
         figures["table 1 slice"] = {

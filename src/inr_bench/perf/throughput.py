@@ -295,8 +295,12 @@ class _Worker:
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
-        self.ready = self._reply()  # set-up and warm-up (compilation) finished
+        self.ready: dict = {}
         self.steps: list[dict] = []
+
+    def wait_ready(self) -> None:
+        """Until the worker's set-up and warm-up (compilation) have finished."""
+        self.ready = self._reply()
 
     def _reply(self) -> dict:
         line = self.process.stdout.readline()
@@ -335,16 +339,19 @@ class _Worker:
 
 
 def run_all(args: argparse.Namespace) -> dict[str, dict[str, dict]]:
-    """Set up every (model, variant) worker, then time their steps interleaved, round by round,
+    """Set up every (model, variant) worker (all at once), then time their steps interleaved, round by round,
     so that a change of machine load during the run hits all variants alike."""
     workers: list[_Worker] = []
     try:
+        # All workers start at once: their imports and compilation overlap (untimed).
         for model in args.models:
             for variant in VARIANTS:
                 print(
                     f"setting up {model} / {variant} (warm-up, compilation) ...", file=sys.stderr, flush=True
                 )
                 workers.append(_Worker(args, model, variant))
+        for worker in workers:
+            worker.wait_ready()
         for round_index in range(args.steps):
             print(f"timed round {round_index + 1}/{args.steps}", file=sys.stderr, flush=True)
             order = workers if round_index % 2 == 0 else workers[::-1]
