@@ -345,13 +345,14 @@ class TableRunner:
         self.counts["fitted"] += 1
         if record.status != "ok":
             self.counts["failed"] += 1
-        final = record.evals[-1] if record.evals else {}
+        final = record.as_json()["final"] or {}
         log.info(
             "%s %s: %s%s (%.1f s)",
             model,
             signal.id,
             record.status,
             f", psnr {final.get('psnr'):.2f} dB at step {final.get('step')}"
+            + (" (restored best)" if final.get("restored_best") else "")
             if final.get("psnr")
             else f" ({record.reason})"
             if record.status != "ok"
