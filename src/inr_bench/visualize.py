@@ -105,47 +105,47 @@ def _amplitude_spectrum_db(samples: np.ndarray) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(amplitude, floor))
 
 
+def audio_caption(label: str, metrics: dict | None) -> str:
+    if not metrics:
+        return label
+    return (
+        f"{label}: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
+    )
+
+
 def save_audio_comparison(
-    truth: np.ndarray, pred: np.ndarray, sample_rate: int, path: Path, metrics: dict | None = None
+    truth: np.ndarray, reconstructions: dict[str, np.ndarray], sample_rate: int, path: Path, title: str = ""
 ) -> Path:
     """Waveforms (whole clip and a 20 ms zoom around its peak) and amplitude spectra of the ground
-    truth and the reconstruction, 1-D arrays, in one picture."""
-    truth, pred = np.asarray(truth).reshape(-1), np.asarray(pred).reshape(-1)
+    truth and of each reconstruction (label -> 1-D array), in one picture."""
+    truth = np.asarray(truth).reshape(-1)
     seconds = np.arange(truth.shape[0]) / sample_rate
     figure, axes = plt.subplots(3, 1, figsize=(12, 10))
-    caption = (
-        "reconstruction"
-        if not metrics
-        else (
-            f"reconstruction: MSE {metrics['loss']:.3g}, PSNR {metrics['psnr']:.2f} dB, rho_AG {metrics['rho_ag']:.4f}"
-        )
-    )
     half = max(int(0.01 * sample_rate), 1)
     peak = int(np.argmax(np.abs(truth)))  # zoom where the clip is loudest, not into a pause
     zoom = slice(max(peak - half, 0), min(peak + half, truth.shape[0]))
-    for axis, part, title in (
+    colours = ("tab:orange", "tab:blue", "tab:green", "tab:red")
+    frequencies = np.fft.rfftfreq(truth.shape[0], d=1.0 / sample_rate)
+    axes[2].plot(frequencies, _amplitude_spectrum_db(truth), lw=0.5, color="black", label="ground truth")
+    for axis, part, name in (
         (axes[0], slice(None), "waveform"),
         (axes[1], zoom, "waveform, 20 ms around the peak"),
     ):
         axis.plot(seconds[part], truth[part], lw=0.6, color="black", label="ground truth")
-        axis.plot(seconds[part], pred[part], lw=0.6, color="tab:orange", alpha=0.8, label=caption)
         axis.set_xlabel("time (s)")
-        axis.set_title(title, fontsize=9)
+        axis.set_title(name, fontsize=9)
+    for colour, (label, pred) in zip(colours, reconstructions.items(), strict=False):
+        pred = np.asarray(pred).reshape(-1)
+        for axis, part in ((axes[0], slice(None)), (axes[1], zoom)):
+            axis.plot(seconds[part], pred[part], lw=0.6, color=colour, alpha=0.8, label=label)
+        axes[2].plot(frequencies, _amplitude_spectrum_db(pred), lw=0.5, color=colour, alpha=0.7, label=label)
+    for axis in axes:
         axis.legend(loc="upper right", fontsize=8)
-    frequencies = np.fft.rfftfreq(truth.shape[0], d=1.0 / sample_rate)
-    axes[2].plot(frequencies, _amplitude_spectrum_db(truth), lw=0.5, color="black", label="ground truth")
-    axes[2].plot(
-        frequencies,
-        _amplitude_spectrum_db(pred),
-        lw=0.5,
-        color="tab:orange",
-        alpha=0.7,
-        label="reconstruction",
-    )
     axes[2].set_xlabel("frequency (Hz)")
     axes[2].set_ylabel("|FFT| (dB)")
     axes[2].set_title("amplitude spectra", fontsize=9)
-    axes[2].legend(loc="upper right", fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

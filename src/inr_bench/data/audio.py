@@ -31,7 +31,8 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
 class AudioDataModule(CoordinateDataModule):
     """One audio clip. `path` is an audio file, or a folder in which `index` picks a file in
     sorted name order (ESC-50's `audio/` folder). `sample_rate` resamples (None keeps the
-    file's rate); `offset` and `seconds` crop, in seconds."""
+    file's rate); `offset` and `seconds` crop, in seconds; `remove_dc` subtracts the crop's mean
+    before peak normalisation (field recorders often add a DC offset)."""
 
     kind = "audio"
 
@@ -46,8 +47,10 @@ class AudioDataModule(CoordinateDataModule):
         download_hint: str | None = None,
         chunk_size: int | None = None,
         coord_scale: float = 100.0,
+        remove_dc: bool = False,
     ) -> None:
         super().__init__(name=name, chunk_size=chunk_size, coord_scale=coord_scale)
+        self.remove_dc = remove_dc
         if path is None:
             raise InrBenchError(f"data={name}: data.path must name an audio file or a folder of audio files.")
         self.path, self.index = str(path), index
@@ -76,7 +79,7 @@ class AudioDataModule(CoordinateDataModule):
     def load_signal(self) -> np.ndarray:
         self.file = self._pick_file()
         samples, rate = load_audio(
-            self.file, self.sample_rate_asked, self.seconds, self.offset, self.download_hint
+            self.file, self.sample_rate_asked, self.seconds, self.offset, self.download_hint, self.remove_dc
         )
         self.sample_rate = rate
         self.source = f"{self.file} ({rate} Hz, {samples.shape[0]} samples from {self.offset:g} s)"
@@ -85,7 +88,7 @@ class AudioDataModule(CoordinateDataModule):
     def save_outputs(
         self, pred_values: torch.Tensor, out_dir: Path, metrics: dict | None = None
     ) -> list[Path]:
-        from inr_bench.visualize import save_audio_comparison
+        from inr_bench.visualize import audio_caption, save_audio_comparison
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,5 +97,10 @@ class AudioDataModule(CoordinateDataModule):
         return [
             write_wav(out_dir / "ground_truth.wav", truth, self.sample_rate),
             write_wav(out_dir / "reconstruction.wav", pred, self.sample_rate),
-            save_audio_comparison(truth, pred, self.sample_rate, out_dir / "waveforms_spectra.png", metrics),
+            save_audio_comparison(
+                truth,
+                {audio_caption("reconstruction", metrics): pred},
+                self.sample_rate,
+                out_dir / "waveforms_spectra.png",
+            ),
         ]

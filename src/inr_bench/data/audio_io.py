@@ -92,6 +92,7 @@ def load_audio(
     seconds: float | None = None,
     offset: float = 0.0,
     hint: str | None = None,
+    remove_dc: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Read `path` as peak-normalised mono float32 samples.
 
@@ -104,6 +105,8 @@ def load_audio(
         offset: seconds skipped at the start (rounded to whole samples at the output rate).
         hint: how to obtain the file, shown when it is missing (defaults to a known hint for the
             project's named files, see `KNOWN_AUDIO_HINTS`).
+        remove_dc: subtract the mean of the kept samples before peak normalisation (a recorder's
+            DC offset would otherwise dominate the normalised signal).
 
     Returns:
         `(samples, sample_rate)`: a 1-D float32 array with max |x| = 1, and its rate in Hz.
@@ -173,6 +176,8 @@ def load_audio(
     else:
         samples = samples[start:]
 
+    if remove_dc:
+        samples = samples - samples.mean(dtype=np.float64).astype(np.float32)
     peak = float(np.max(np.abs(samples)))
     if peak == 0.0:
         span = f"{samples.shape[0] / rate:.6g} s from offset {offset} s"
