@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from inr_bench.nn.activations import Finer, Gauss, Wire
+from inr_bench.nn.activations import DampedSine, Finer, Gauss, ReLU, Wire
 from inr_bench.nn.mlp import CoordinateMLP
 from signals import camera_crop
 
@@ -125,3 +125,154 @@ def test_gaussian_tails_are_zero_not_subnormal(activation, dtype):
     exact = activation()(z.detach().double())
     kept = exact.abs() >= tiny
     torch.testing.assert_close(out.detach().double()[kept], exact[kept], rtol=2e-2, atol=1e-3)
+
+
+# ------------------------------------------------------------------ the base class, ReLU, DampedSine
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_an_activation_then_the_next_layer_is_that_layer_of_the_activation(bias):
+    """then_affine(z, W, b) = act(z) W^T + b, for one network (N, in) and K stacked (K, N, in)."""
+    act = ReLU(w0=2.0)
+    z = torch.randn(7, 5, dtype=torch.float64)
+    weight = torch.randn(3, 5, dtype=torch.float64)
+    b = torch.randn(3, dtype=torch.float64) if bias else None
+    expected = torch.relu(2.0 * z) @ weight.T + (b if bias else 0.0)
+    torch.testing.assert_close(act.then_affine(z, weight, b), expected)
+    layer = torch.nn.Linear(5, 3, bias=bias).double()
+    torch.testing.assert_close(act.then_linear(z, layer), layer(torch.relu(2.0 * z)))
+    stacked_z, stacked_w = (
+        torch.randn(2, 7, 5, dtype=torch.float64),
+        torch.randn(2, 3, 5, dtype=torch.float64),
+    )
+    stacked_b = torch.randn(2, 1, 3, dtype=torch.float64) if bias else None
+    expected = torch.relu(2.0 * stacked_z) @ stacked_w.transpose(1, 2) + (stacked_b if bias else 0.0)
+    torch.testing.assert_close(act.then_affine(stacked_z, stacked_w, stacked_b), expected)
+
+
+def test_relu_scales_by_any_w0_and_names_its_init_choices():
+    z = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    for w0 in (1.0, 2.0, 30.0):
+        torch.testing.assert_close(ReLU(w0=w0)(z), torch.relu(w0 * z))
+    with pytest.raises(ValueError, match="init must be 'default' or 'siren', got 'he'"):
+        ReLU(init="he")
+    assert "w0=30.0, init=siren" in repr(ReLU(30.0, "siren"))
+
+
+def test_relu_siren_init_is_symmetric_uniform():
+    """init="siren": weights U(-b, b) on both sides of 0 (first layer b = 1 / fan_in, then
+    sqrt(6 / fan_in) / w0), the head like a later layer."""
+    torch.manual_seed(0)
+    net = CoordinateMLP(2, 1, functools.partial(ReLU, w0=30.0, init="siren"), width=256, hidden_layers=1)
+    for index, layer in enumerate([*net.linears, net.head]):
+        bound = 1 / 2 if index == 0 else math.sqrt(6 / layer.in_features) / 30
+        weights = layer.weight.detach()
+        assert weights.max() <= bound and weights.min() >= -bound
+        assert weights.max() > 0.8 * bound and weights.min() < -0.8 * bound
+
+
+NUMPY_DAMPED = {
+    "sqrt": lambda u: np.sqrt(np.maximum(np.abs(u), 1e-300)),
+    "arctan": np.arctan,
+    "one": np.ones_like,
+}
+
+
+def test_damped_sine_defaults_are_the_reference_codes():
+    act = DampedSine()
+    assert (act.w0, act.damping_name, act.damping_input, act.eps, act.fused) == (
+        30.0,
+        "sqrt",
+        "scaled",
+        None,
+        True,
+    )
+    z = torch.linspace(-0.1, 0.1, 21, dtype=torch.float64)
+    expected = np.sin(30 * z.numpy()) * np.sqrt(np.abs(30 * z.numpy()))
+    np.testing.assert_allclose(act(z).numpy(), expected, rtol=1e-12, atol=1e-300)
+    with pytest.raises(ValueError, match="damping_input must be 'scaled' or 'raw', got 'post'"):
+        DampedSine(damping_input="post")
+    assert "w0=30.0, damping=sqrt, damping_input=scaled" in repr(act)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("damping_input", ["scaled", "raw"])
+@pytest.mark.parametrize("name", sorted(NUMPY_DAMPED))
+def test_damped_sine_forward_and_then_affine_match_numpy_on_both_paths(fused, damping_input, name):
+    """The fused path (eager below the fusing size) and the eager one compute the same function,
+    alone and followed by a layer, with the activation's own w0 and damping."""
+    z = torch.linspace(-0.2, 0.2, 41, dtype=torch.float64)
+    act = DampedSine(w0=12.0, damping=name, damping_input=damping_input, fused=fused)
+    u = 12.0 * z.numpy()
+    expected = np.sin(u) * NUMPY_DAMPED[name](u if damping_input == "scaled" else z.numpy())
+    np.testing.assert_allclose(act(z).numpy(), expected, rtol=1e-12, atol=1e-300)
+    weight, bias = torch.randn(3, 41, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    out = act.then_affine(z[None], weight, bias).detach().numpy()
+    np.testing.assert_allclose(out, expected[None] @ weight.numpy().T + bias.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_damped_sine_uses_its_own_eps(fused):
+    """eps (when given) is where |u| is clamped before sqrt: below it sqrt(|u|) reads sqrt(eps)."""
+    act = DampedSine(w0=10.0, damping="sqrt", eps=0.25, fused=fused)
+    z = torch.tensor([0.001, 0.01, -0.02, 0.1], dtype=torch.float64)
+    u = 10.0 * z.numpy()
+    expected = np.sin(u) * np.sqrt(np.maximum(np.abs(u), 0.25))
+    np.testing.assert_allclose(act(z).numpy(), expected, rtol=1e-12)
+    weight = torch.eye(4, dtype=torch.float64)
+    np.testing.assert_allclose(act.then_affine(z[None], weight, None).numpy()[0], expected, rtol=1e-12)
+
+
+def test_damped_sine_routes_to_the_fused_kernels_only_when_fused(monkeypatch):
+    """fused=True goes through nn/fused.py's damped_sine and nn/fused_linear.py's
+    damped_sine_affine with the activation's own settings; fused=False through neither."""
+    import inr_bench.nn.activations as activations
+
+    calls = []
+
+    def spy(name, real):
+        def wrapper(*args):
+            calls.append((name, args[1:] if name == "damped_sine" else args[3:]))
+            return real(*args)
+
+        return wrapper
+
+    monkeypatch.setattr(activations, "damped_sine", spy("damped_sine", activations.damped_sine))
+    monkeypatch.setattr(activations, "damped_sine_affine", spy("affine", activations.damped_sine_affine))
+    z, weight = torch.rand(4, 3), torch.rand(2, 3)
+    act = DampedSine(w0=7.0, damping="arctan", damping_input="raw", eps=1e-3, fused=True)
+    act(z)
+    act.then_affine(z, weight, None)
+    assert calls == [("damped_sine", (7.0, "arctan", "raw", 1e-3)), ("affine", (7.0, "arctan", "raw", 1e-3))]
+    calls.clear()
+    eager = DampedSine(w0=7.0, damping="arctan", fused=False)
+    eager(z)
+    eager.then_affine(z, weight, None)
+    assert calls == []
+
+
+def test_gaussian_tail_cut_exactly_below_the_smallest_normal():
+    """_gaussian keeps exp(-x) down to x = -log(tiny), where it is the smallest normal number, and
+    sets it to 0 only beyond."""
+    from inr_bench.nn.activations import _gaussian
+    from inr_bench.nn.damping import safe_eps
+
+    cutoff = torch.tensor([-math.log(safe_eps(torch.float64))], dtype=torch.float64)
+    assert _gaussian(cutoff).item() > 0
+    assert _gaussian(cutoff * (1 + 1e-12)).item() == 0.0
+
+
+def test_constructor_checks_name_the_bad_value():
+    with pytest.raises(ValueError, match="sigma must be > 0, got -1"):
+        Gauss(sigma=-1.0)
+    with pytest.raises(ValueError, match="first_bias_scale must be > 0 or None, got 0"):
+        Finer(first_bias_scale=0.0)
+    assert Finer(first_bias_scale=0.5).first_bias_scale == 0.5  # any positive scale
+    assert "sigma=0.09" in repr(Gauss()) and "omega0=20.0, s0=10.0" in repr(Wire())
+    assert "first_bias_scale=20.0" in repr(Finer())
+
+
+def test_finer_first_bias_spans_both_signs():
+    torch.manual_seed(0)
+    bias = build(Finer, width=256).linears[0].bias.detach()
+    assert bias.max() > 16 and bias.min() < -16

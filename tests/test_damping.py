@@ -6,7 +6,7 @@ import torch
 
 from inr_bench.errors import InrBenchError
 from inr_bench.nn.activations import DampedSine
-from inr_bench.nn.damping import DAMPINGS, get_damping, safe_eps
+from inr_bench.nn.damping import DAMPINGS, Damping, get_damping, register_damping, safe_eps
 
 NUMPY_DAMPINGS = {
     "sqrt": lambda u: np.sqrt(np.abs(u)),
@@ -66,3 +66,44 @@ def test_unknown_damping_is_a_clear_error():
 def test_one_makes_spder_exactly_siren():
     z = torch.linspace(-1, 1, 101, dtype=torch.float64)
     np.testing.assert_array_equal(DampedSine(damping="one", fused=False)(z).numpy(), np.sin(30.0 * z.numpy()))
+
+
+TINY = float(torch.finfo(torch.float32).tiny)  # the clamp bound safe_eps(float32)
+POINTS = [0.0, 3e-39, -3e-39, TINY, -TINY, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 3.0, -3.0]
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_DAMPINGS))
+def test_registry_derivative_is_autograd_of_the_function_clamps_included(name):
+    """nn/damping.py: "A derivative matches autograd of its function exactly, clamps included"
+    (abs' = sign, 0 at 0; clamp' = [x >= eps]), at 0, inside and at the clamp, and far from it.
+    The fused kernels' backward is built from these derivatives."""
+    damping = DAMPINGS[name]
+    eps = safe_eps(torch.float32)
+    v = torch.tensor(POINTS, dtype=torch.float32, requires_grad=True)
+    (expected,) = torch.autograd.grad((damping.function(v, eps) + 0 * v).sum(), v)  # "one" has no graph
+    derivative = damping.derivative
+    got = derivative(v.detach(), eps) if callable(derivative) else torch.full_like(v, derivative)
+    got = torch.as_tensor(got, dtype=torch.float32).expand_as(v)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+
+
+def test_register_damping_adds_and_replaces_a_record():
+    """A user's damping joins the registry under its name (and a second one of the same name
+    replaces the first); the activation then uses it."""
+    cubic = Damping("cubic_test", lambda u, eps: u**3, lambda v, eps: 3 * v * v, "u^3", "a test")
+    try:
+        assert register_damping(cubic) is cubic and get_damping("cubic_test") is cubic
+        z = torch.tensor([0.01, -0.02], dtype=torch.float64)
+        out = DampedSine(w0=30.0, damping="cubic_test", fused=False)(z)
+        np.testing.assert_allclose(out.numpy(), np.sin(30 * z.numpy()) * (30 * z.numpy()) ** 3, rtol=1e-12)
+        replacement = Damping("cubic_test", lambda u, eps: u, 1.0, "u", "a test")
+        register_damping(replacement)
+        assert get_damping("cubic_test") is replacement
+    finally:
+        DAMPINGS.pop("cubic_test", None)
+
+
+def test_unknown_damping_lists_every_valid_name():
+    with pytest.raises(InrBenchError) as info:
+        get_damping("cubic")
+    assert "Valid names: arctan, identity, log, one, relu, sqrt, sqrt_relu, square." in str(info.value)

@@ -99,7 +99,9 @@ def high_frequency_crop(shared_data) -> tuple[torch.Tensor, torch.Tensor]:
 def fitted_mse(model: str, coords, values, steps: int = 100) -> tuple[torch.nn.Module, float]:
     """model=<model> (width 64, 2 hidden layers; its own activation, encoding, init and lr) fitted
     for `steps` full-batch steps from seed 0; the MSE after them."""
-    cfg = compose_config(Path("unused"), [f"model={model}", "model.net.width=64", "model.net.hidden_layers=2"])
+    cfg = compose_config(
+        Path("unused"), [f"model={model}", "model.net.width=64", "model.net.hidden_layers=2"]
+    )
     torch.manual_seed(0)
     net = build_network(cfg.model, 2, 1)
     optimizer = build_optimizer(cfg.model, net.parameters())
@@ -131,3 +133,52 @@ def test_relu_with_encoding_beats_plain_relu_on_a_high_frequency_crop(shared_dat
     assert torch.equal(features[:, :2], coords)  # include_input: the coordinates come first
     assert features[:, 2:].abs().max() <= 1.0 and features[:, 2:].std(0).min() > 0.1  # sin/cos bands
     assert encoded < 0.5 * plain, (model, encoded, plain)
+
+
+def test_encodings_refuse_empty_or_negative_sizes_with_the_values():
+    with pytest.raises(ValueError, match="need in_features >= 1 and num_bands >= 0, got 0, 6"):
+        NerfPositionalEncoding(0, 6)
+    with pytest.raises(ValueError, match="got 2, -1"):
+        NerfPositionalEncoding(2, -1)
+    with pytest.raises(ValueError, match="^num_bands=0 with include_input=False gives no features$"):
+        NerfPositionalEncoding(2, 0, include_input=False)
+    with pytest.raises(ValueError, match="need in_features >= 1 and num_features >= 1, got 0, 5"):
+        GaussianFourierFeatures(0, 5)
+    with pytest.raises(ValueError, match="got 2, 0"):
+        GaussianFourierFeatures(2, 0)
+    with pytest.raises(ValueError, match="scale must be > 0, got -2"):
+        GaussianFourierFeatures(2, scale=-2.0)
+    assert GaussianFourierFeatures(2, num_features=1).out_features == 2  # one projection is enough
+
+
+def test_encodings_describe_themselves():
+    assert "in_features=3, num_bands=4, include_input=False" in repr(NerfPositionalEncoding(3, 4, False))
+    assert "in_features=2, num_features=5, scale=3.0, include_input=True" in repr(
+        GaussianFourierFeatures(2, 5, 3.0, True)
+    )
+
+
+@pytest.mark.parametrize("include_input", [True, False])
+def test_encodings_treat_leading_axes_as_batch_axes(include_input):
+    """(K, N, d) coordinates (K stacked signals) are encoded as K separate (N, d) batches."""
+    x = torch.rand(3, 10, 2, dtype=torch.float64) * 2 - 1
+    for enc in (
+        NerfPositionalEncoding(2, num_bands=3, include_input=include_input),
+        GaussianFourierFeatures(2, num_features=4, include_input=include_input, seed=0).double(),
+    ):
+        out = enc(x)
+        assert out.shape == (3, 10, enc.out_features)
+        torch.testing.assert_close(out, torch.stack([enc(part) for part in x]))
+
+
+def test_fourier_features_follow_the_coordinates_dtype():
+    """B is stored in float32 and cast to the coordinates' dtype: float64 coordinates give the
+    float64 features of the same B."""
+    enc = GaussianFourierFeatures(2, num_features=6, scale=2.0, seed=3)
+    x = torch.rand(20, 2, dtype=torch.float64)
+    out = enc(x)
+    assert out.dtype == torch.float64
+    projected = 2 * np.pi * x.numpy() @ enc.B.double().numpy().T
+    np.testing.assert_allclose(
+        out.numpy(), np.concatenate([np.cos(projected), np.sin(projected)], 1), atol=1e-12
+    )

@@ -6,7 +6,13 @@ import torch
 from PIL import Image
 
 from inr_bench.data.base import coordinate_grid
-from inr_bench.data.image import ImageDataModule, preprocess_image
+from inr_bench.data.image import (
+    ImageDataModule,
+    preprocess_image,
+    select_channels,
+    square_crop,
+    to_unit_float,
+)
 from inr_bench.errors import InrBenchError
 
 
@@ -90,3 +96,70 @@ def test_empty_folder_is_an_error(tmp_path):
 def test_unknown_picture_lists_choices():
     with pytest.raises(InrBenchError, match="astronaut"):
         ImageDataModule(name="x", picture="no_such_picture").setup()
+
+
+# ------------------------------------------------------------------ preprocessing steps, known answers
+
+
+def test_to_unit_float_scales_integers_by_their_white_level_and_drops_alpha():
+    grey = np.array([[0, 51, 255]], dtype=np.uint8)
+    out = to_unit_float(grey)
+    assert out.dtype == np.float32 and out.shape == (1, 3, 1)
+    np.testing.assert_array_equal(out[..., 0], np.array([[0.0, 0.2, 1.0]], dtype=np.float32))
+    assert to_unit_float(np.array([[65535, 0]], dtype=np.uint16)).tolist() == [[[1.0], [0.0]]]
+    rgba = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4)
+    np.testing.assert_array_equal(to_unit_float(rgba), rgba[..., :3].astype(np.float32) / 255)
+    grey_alpha = np.arange(5 * 3 * 2, dtype=np.uint8).reshape(5, 3, 2)
+    np.testing.assert_array_equal(to_unit_float(grey_alpha), grey_alpha[..., :1].astype(np.float32) / 255)
+    rgb_four_wide = np.arange(5 * 4 * 3, dtype=np.uint8).reshape(5, 4, 3)  # 4 columns are not alpha
+    assert to_unit_float(rgb_four_wide).shape == (5, 4, 3)
+    with pytest.raises(
+        InrBenchError, match=r"Expected a 2-D image \(H, W\) or \(H, W, C\), got an array of shape"
+    ):
+        to_unit_float(np.zeros((2, 2, 2, 2)))
+
+
+def test_to_unit_float_passes_booleans_and_clips_floats():
+    mask = np.array([[True, False]])
+    out = to_unit_float(mask)
+    assert out.dtype == np.float32 and out[..., 0].tolist() == [[1.0, 0.0]]
+    floats = to_unit_float(np.array([[-0.5, 0.25, 1.5]], dtype=np.float64))
+    assert floats.dtype == np.float32 and floats[..., 0].tolist() == [[0.0, 0.25, 1.0]]
+
+
+def test_square_crop_top_left_and_centred_on_tall_and_wide_images():
+    tall = np.arange(12 * 6).reshape(12, 6, 1)
+    np.testing.assert_array_equal(square_crop(tall, "top_left"), tall[:6])
+    np.testing.assert_array_equal(square_crop(tall, "center"), tall[3:9])
+    wide = np.arange(5 * 9).reshape(5, 9, 1)
+    np.testing.assert_array_equal(square_crop(wide, "center"), wide[:, 2:7])
+    with pytest.raises(
+        InrBenchError, match=r"data.crop must be one of \('top_left', 'center'\), got 'middle'"
+    ):
+        square_crop(tall, "middle")
+
+
+def test_select_channels_modes():
+    rgba = np.random.default_rng(0).random((3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(select_channels(rgba, "first"), rgba[..., :1])
+    np.testing.assert_array_equal(select_channels(rgba, "rgb"), rgba[..., :3])
+    lum = select_channels(rgba, "luminance")
+    assert lum.dtype == np.float32 and lum.shape == (3, 4, 1)
+    np.testing.assert_allclose(lum[..., 0], rgba[..., :3] @ np.array([0.2125, 0.7154, 0.0721]), rtol=1e-6)
+    grey = rgba[..., :1]
+    np.testing.assert_array_equal(select_channels(grey, "luminance"), grey)  # already one channel
+    with pytest.raises(InrBenchError, match="^data.channels=rgb was asked for a greyscale image"):
+        select_channels(grey, "rgb")
+    with pytest.raises(InrBenchError, match=r"data.channels must be one of .*got 'ycbcr'"):
+        select_channels(rgba, "ycbcr")
+
+
+def test_preprocess_checks_the_size_and_returns_float32():
+    pixels = np.linspace(0, 1, 36, dtype=np.float64).reshape(6, 6)
+    out = preprocess_image(pixels, size=1)  # one pixel: the antialiased mean
+    assert out.dtype == np.float32 and out.shape == (1, 1, 1)
+    assert out[0, 0, 0] == pytest.approx(2 * pixels.mean() - 1, abs=1e-6)
+    assert preprocess_image(pixels, size=6).dtype == np.float32
+    for bad in (0, -4, "3", 2.0):
+        with pytest.raises(InrBenchError, match="data.size must be a positive number of pixels"):
+            preprocess_image(pixels, size=bad)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from inr_bench.metrics import RhoAG, evaluate_signal, psnr, psnr_paper_convention, rho_ag
+from inr_bench.metrics import RhoAG, evaluate_signal, evaluation_steps, psnr, psnr_paper_convention, rho_ag
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -137,3 +137,59 @@ def test_evaluate_signal_loss_and_audio_has_no_ssim():
     perfect = evaluate_signal(torch.from_numpy(target), torch.from_numpy(target), (256,), 2.0)
     assert perfect["loss"] == 0.0 and perfect["psnr"] == math.inf and perfect["psnr_paper"] == math.inf
     assert perfect["rho_ag"] == pytest.approx(1.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------ evaluation steps, SSIM size, dtypes
+
+
+def test_evaluation_steps_known_answers():
+    """The steps within the run, deduplicated and sorted, and always the last one."""
+    assert evaluation_steps([25, 100, 500], 500) == [25, 100, 500]
+    assert evaluation_steps([100, 25, 25, 0, -5, 600], 300) == [25, 100, 300]
+    assert evaluation_steps(["50", 1], 50) == [1, 50]
+    assert evaluation_steps([], 7) == [7]
+
+
+def test_ssim_needs_six_pixels_on_each_side():
+    """torchmetrics reflect-pads by 5 pixels: SSIM exists from 6x6 up, None below (and for audio)."""
+    rng = np.random.default_rng(3)
+    for shape, has_ssim in (
+        ((6, 6), True),
+        ((5, 8), False),
+        ((8, 5), False),
+        ((2, 6, 6), True),
+        ((2, 6, 5), False),
+    ):
+        target = torch.from_numpy(rng.uniform(-1, 1, size=(int(np.prod(shape)), 1)))
+        ssim = evaluate_signal(target + 0.1, target, shape, 2.0)["ssim"]
+        assert (ssim is not None) == has_ssim, shape
+        if has_ssim:
+            assert -1 <= ssim <= 1
+
+
+def test_rho_ag_keeps_a_float_dtype():
+    """float32 in, float32 out; integer signals (their spectra are float) give float32."""
+    x = torch.rand(16, 1, generator=torch.Generator().manual_seed(1))
+    y = torch.rand(16, 1, generator=torch.Generator().manual_seed(2))
+    assert rho_ag(x, y, 1).dtype == torch.float32
+    assert rho_ag(x.double(), y.double(), 1).dtype == torch.float64
+    ints = rho_ag((x * 100).long(), (y * 100).long(), 1)
+    assert ints.dtype == torch.float32
+    assert float(ints) == pytest.approx(
+        numpy_rho((x * 100).long().numpy(), (y * 100).long().numpy(), (0,)), rel=1e-6
+    )
+
+
+def test_rho_ag_metric_states_sum_across_processes():
+    """Two processes' RhoAG states merge by summation (as DDP's sync does): the merged metric is
+    the mean over all signals of both, not a mean of means or a stack of two states."""
+    rng = np.random.default_rng(4)
+    signals = [(rng.uniform(-1, 1, (8, 8, 1)), rng.uniform(-1, 1, (8, 8, 1))) for _ in range(3)]
+    first, second = RhoAG(signal_ndim=2), RhoAG(signal_ndim=2)
+    for pred, target in signals[:2]:
+        first.update(torch.from_numpy(pred), torch.from_numpy(target))
+    second.update(torch.from_numpy(signals[2][0]), torch.from_numpy(signals[2][1]))
+    first.merge_state(second)
+    merged = first.compute()
+    assert merged.shape == () and int(first.count) == 3
+    assert float(merged) == pytest.approx(np.mean([numpy_rho(p, t, (0, 1)) for p, t in signals]), rel=1e-10)

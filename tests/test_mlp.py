@@ -65,3 +65,79 @@ def test_forward_matches_numpy_reference():
         h = np.sin(u) * np.sqrt(np.maximum(np.abs(u), np.finfo(np.float64).tiny))
     expected = h @ net.head.weight.detach().numpy().T + net.head.bias.detach().numpy()
     np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_defaults_are_the_papers_network():
+    """CoordinateMLP(2, 1, act) without sizes is the reference layout: width 256, 5 hidden layers."""
+    net = CoordinateMLP(2, 3, partial(DampedSine, damping="sqrt"))
+    assert (net.in_features, net.out_features) == (2, 3)
+    assert [layer.out_features for layer in net.linears] == [256] * 6 and net.head.out_features == 3
+    assert sum(p.numel() for p in net.parameters()) == expected_parameters(2, 3, 256, 5)
+
+
+def test_sizes_are_checked_with_the_values():
+    act = partial(DampedSine, damping="sqrt")
+    with pytest.raises(ValueError, match="width must be >= 1 and hidden_layers >= 0, got 0, 2"):
+        CoordinateMLP(2, 1, act, width=0, hidden_layers=2)
+    with pytest.raises(ValueError, match="got 4, -1"):
+        CoordinateMLP(2, 1, act, width=4, hidden_layers=-1)
+    with pytest.raises(ValueError, match="first_w0 must be > 0 or None, got 0"):
+        CoordinateMLP(2, 1, act, width=4, hidden_layers=0, first_w0=0.0)
+    with pytest.raises(ValueError, match="got -3"):
+        CoordinateMLP(2, 1, act, width=4, hidden_layers=0, first_w0=-3.0)
+    smallest = CoordinateMLP(2, 1, act, width=1, hidden_layers=0, first_w0=0.5)
+    assert len(smallest.linears) == 1 and smallest.activations[0].w0 == 0.5
+
+
+def test_first_w0_sets_the_first_layer_only():
+    """first_w0 is the first activation's w0 (SIREN's first omega_0), with its init; the others
+    keep the activation's own w0, and the forward pass follows both."""
+    torch.manual_seed(2)
+    net = CoordinateMLP(2, 1, partial(DampedSine, w0=30.0, damping="sqrt"), 16, 2, first_w0=5.0).double()
+    assert [act.w0 for act in net.activations] == [5.0, 30.0, 30.0]
+    # SIREN's first-layer bound does not depend on w0; the hidden layers' bounds use 30
+    assert (
+        net.linears[0].weight.abs().max() <= 0.5 and net.linears[1].weight.abs().max() <= np.sqrt(6 / 16) / 30
+    )
+    x = np.random.default_rng(3).uniform(-1, 1, size=(9, 2))
+    h = x
+    for linear, w0 in zip(net.linears, (5.0, 30.0, 30.0), strict=True):
+        u = w0 * (h @ linear.weight.detach().numpy().T + linear.bias.detach().numpy())
+        h = np.sin(u) * np.sqrt(np.maximum(np.abs(u), np.finfo(np.float64).tiny))
+    expected = h @ net.head.weight.detach().numpy().T + net.head.bias.detach().numpy()
+    np.testing.assert_allclose(net(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_layer_wise_only_when_the_coordinates_need_a_gradient(monkeypatch):
+    """The forward pass fuses each activation with the next layer (then_linear) except when the
+    coordinates require a gradient with grad mode on: then it goes layer by layer (double
+    backward, for fitting image gradients). Both paths give the same values."""
+    torch.manual_seed(0)
+    net = spder(width=8, hidden_layers=1).double()
+    fused_calls = []
+    real = DampedSine.then_affine
+
+    def counting(self, z, weight, bias):
+        fused_calls.append(z.shape)
+        return real(self, z, weight, bias)
+
+    monkeypatch.setattr(DampedSine, "then_affine", counting)
+    x = torch.rand(5, 2, dtype=torch.float64)
+    plain = net(x)
+    assert len(fused_calls) == 2  # two activations, each fused with the layer after it
+    fused_calls.clear()
+    with torch.no_grad():
+        net(x.clone().requires_grad_(True))
+    assert len(fused_calls) == 2  # no grad mode: nothing to differentiate twice
+    fused_calls.clear()
+    x_grad = x.clone().requires_grad_(True)
+    layer_wise = net(x_grad)
+    assert fused_calls == []
+    torch.testing.assert_close(layer_wise, plain)
+    # double backward through the input gradient works on that path
+    (grad,) = torch.autograd.grad(layer_wise.sum(), x_grad, create_graph=True)
+    grad.pow(2).sum().backward()
+    weights = [layer.weight for layer in [*net.linears, net.head]]
+    assert all(
+        w.grad is not None and torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0 for w in weights
+    )

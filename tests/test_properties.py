@@ -105,10 +105,29 @@ def test_coordinates_and_values_round_trip_for_any_shape(shape, channels, scale)
     assert dm.num_points == n and dm.coords.shape == (n, len(shape))
     for flat, index in enumerate(np.ndindex(*shape)):
         assert np.array_equal(dm.values[flat].numpy(), array[index])
-        expected = [(-1 + 2 * i / (length - 1) if length > 1 else -1.0) * scale for i, length in zip(index, shape)]
+        expected = [
+            (-1 + 2 * i / (length - 1) if length > 1 else -1.0) * scale
+            for i, length in zip(index, shape, strict=True)
+        ]
         np.testing.assert_allclose(dm.coords[flat].numpy(), expected, rtol=1e-6, atol=1e-6 * scale)
     assert np.array_equal(dm.signal_array(dm.values), array)
     assert torch.equal(dm.coords, coordinate_grid(shape, scale))
+    as_float64 = ArrayModule(array.astype(np.float64), scale)
+    as_float64.setup()
+    assert as_float64.values.dtype == torch.float32 and torch.equal(as_float64.values, dm.values)
+
+
+def test_keep_subgrid_refuses_what_it_cannot_do():
+    dm = ArrayModule(np.zeros((6, 1), dtype=np.float32), 1.0)
+    with pytest.raises(RuntimeError, match=r"^keep_subgrid\(\) needs setup\(\) first"):
+        dm.keep_subgrid(0, 2)
+    dm.setup()
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="stride must be a positive integer, got"):
+            dm.keep_subgrid(0, bad)
+    dm.keep_subgrid(0, 3)
+    with pytest.raises(RuntimeError, match=r"already restricted \(axis, stride\) = \(0, 3\)"):
+        dm.keep_subgrid(0, 2)
 
 
 @FEW
@@ -118,7 +137,8 @@ def test_a_sub_grid_keeps_the_points_at_their_own_positions(shape, data):
     and coordinates of exactly those grid points, in row-major order; the whole signal stays."""
     axis = data.draw(st.integers(0, len(shape) - 1))
     stride = data.draw(st.integers(1, 4))
-    array = np.arange(np.prod(shape), dtype=np.float32).reshape(*shape, 1)
+    channels = data.draw(st.integers(1, 3))
+    array = np.arange(np.prod(shape) * channels, dtype=np.float32).reshape(*shape, channels)
     dm = ArrayModule(array, 1.0)
     dm.setup()
     full_coords = dm.coords.clone()
@@ -183,5 +203,6 @@ def test_batched_fit_of_k_signals_equals_k_separate_fits(k, steps, chunk):
         for (name, a), (_, b) in zip(
             net.named_parameters(), stack.network(index).named_parameters(), strict=True
         ):
-            np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
-
+            np.testing.assert_allclose(
+                b.detach().numpy(), a.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=name
+            )

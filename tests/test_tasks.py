@@ -15,13 +15,21 @@ from inr_bench.data.audio import AudioDataModule
 from inr_bench.data.base import CoordinateDataModule, coordinate_grid
 from inr_bench.data.image import ImageDataModule
 from inr_bench.data.video import VideoDataModule
+from inr_bench.errors import InrBenchError
+from inr_bench.metrics import rho_ag
 from inr_bench.tasks.audio_interp import (
     AudioInterpolation,
     bandlimited_interpolate,
     fft_upsample,
     linear_interpolate,
 )
-from inr_bench.tasks.base import pixel_centre_axis, pixel_centre_grid, pixel_centre_positions
+from inr_bench.tasks.base import (
+    linspace_grid,
+    pixel_centre_axis,
+    pixel_centre_grid,
+    pixel_centre_positions,
+    score,
+)
 from inr_bench.tasks.frame_interp import FrameInterpolation, average_of_neighbours, held_out_frames
 from inr_bench.tasks.gradients import (
     Gradients,
@@ -459,7 +467,9 @@ def test_a_linear_inr_on_a_ramp_has_the_ramps_gradient(tmp_path):
     inr = LinearINR.fit(dm.coords, dm.values)
     gradient = np.array([2 * RAMP[0], 2 * RAMP[1]]) / 65535 * (n - 1) / (2 * scale)
     np.testing.assert_allclose(inr.weights, gradient, rtol=1e-6)
-    np.testing.assert_allclose(autograd_gradient(inr.net, dm.coords, 7)[:, 0].numpy(), np.tile(gradient, (n * n, 1)), rtol=1e-6)
+    np.testing.assert_allclose(
+        autograd_gradient(inr.net, dm.coords, 7)[:, 0].numpy(), np.tile(gradient, (n * n, 1)), rtol=1e-6
+    )
     record = Gradients(save_images=False).run(inr, dm, tmp_path)
     assert record["grid_spacing"] == [2 * scale / (n - 1)] * 2 and record["signal_shape"] == [n, n]
     assert record["reference_mean_magnitude"] == pytest.approx(np.hypot(*gradient), rel=1e-5)
@@ -472,29 +482,96 @@ def test_a_linear_inr_on_a_ramp_has_the_ramps_gradient(tmp_path):
 # ------------------------------------------------------------------ end to end (tiny)
 
 
+def fitted(run_dir):
+    """The network a run ended with, from its last checkpoint (the task ran on these parameters)."""
+    from inr_bench.fitting.module import INRFitModule
+
+    return INRFitModule.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+
+
+def quantized(values: np.ndarray) -> np.ndarray:
+    """[-1, 1] -> the 8-bit pixels a PNG of them holds (rounded, clipped)."""
+    return np.clip(np.floor((values + 1.0) * 127.5 + 0.5), 0, 255).astype(np.uint8)
+
+
+def mse(a, b) -> float:
+    return float(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2))
+
+
 def test_superres_and_gradients_runs_write_task_results(make_config, shared_data, tmp_path):
+    """Each row of the records is recomputed here from the fitted network (its checkpoint) and
+    the data: the INR at the target's pixel centres against the source's antialiased downsample
+    (PIL's bilinear), bicubic from the 16x16 base; the PNGs hold those pixels."""
     result = train(
         make_config("data=div2k", "data.size=16", "task=superres", "trainer.max_steps=3", "eval_steps=[3]")
     )
-    task = result["task"]
-    assert task["name"] == "superres" and task["source_size"] == [512, 512]
-    assert set(task["factors"]) == {"2", "4", "8"}
-    for entry in task["factors"].values():
-        assert set(entry["inr"]) >= {"mse", "psnr", "ssim", "rho_ag"} and "bicubic_from_base" in entry
-    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert on_disk["task"]["factors"]["8"]["size"] == [128, 128]
-    assert (tmp_path / "run" / "superres.png").is_file() and (
-        tmp_path / "run" / "superres_x8_inr.png"
-    ).is_file()
+    task, run = result["task"], tmp_path / "run"
+    assert (
+        task["name"] == "superres"
+        and task["source_size"] == [512, 512]
+        and set(task["factors"]) == {"2", "4", "8"}
+    )
+    assert json.loads((run / "metrics.json").read_text())["task"] == json.loads(json.dumps(task))
+    module = fitted(run)
+    source = (
+        np.asarray(Image.open(shared_data / "div2k" / "div2k_crop_00.png"))[..., 0].astype(np.float32) / 255
+    )
+    base = (np.asarray(Image.fromarray(source).resize((16, 16), Image.BILINEAR)) * 2 - 1)[..., None]
+    for factor in (2, 4, 8):
+        m = 16 * factor
+        entry = task["factors"][str(factor)]
+        target = np.asarray(Image.fromarray(source).resize((m, m), Image.BILINEAR)) * 2 - 1
+        centres = torch.from_numpy(-1 + 2 * ((np.arange(m) + 0.5) / factor - 0.5) / 15).float()
+        coords = torch.stack(torch.meshgrid(centres, centres, indexing="ij"), dim=-1).reshape(-1, 2)
+        with torch.no_grad():
+            pred = module.net(coords).numpy().reshape(m, m)
+        assert entry["size"] == [m, m] and not entry["target_interpolated"]
+        assert entry["inr"]["mse"] == pytest.approx(mse(pred, target), rel=1e-3)
+        bicubic = torch.nn.functional.interpolate(
+            torch.from_numpy(base).permute(2, 0, 1)[None].float(),
+            size=(m, m),
+            mode="bicubic",
+            align_corners=False,
+        )[0, 0].numpy()
+        assert entry["bicubic_from_base"]["mse"] == pytest.approx(mse(bicubic, target), rel=1e-3)
+        assert_psnr(entry["inr"]["psnr"], entry["inr"]["mse"])
+        png = np.asarray(Image.open(run / f"superres_x{factor}_inr.png"))
+        assert np.abs(png.astype(int) - quantized(pred)).max() <= 1  # float32 rounding at a .5 boundary
+        assert (
+            np.abs(
+                np.asarray(Image.open(run / f"superres_x{factor}_target.png")).astype(int) - quantized(target)
+            ).max()
+            <= 1
+        )
+    assert Image.open(run / "superres.png").size == (1200, 960)  # 3 factors x 4 panels
 
     result = train(make_config("data.size=16", "task=gradients", "trainer.max_steps=2", subdir="grad"))
-    task = result["task"]
-    assert set(task) >= {"inr_autograd", "inr_finite_difference", "sobel_of_ground_truth"}
-    assert -1 <= task["inr_autograd"]["cosine"] <= 1
-    assert (tmp_path / "grad" / "gradients.png").is_file()
+    task, run = result["task"], tmp_path / "grad"
+    dm = ImageDataModule(name="camera", picture="camera", size=16)
+    dm.setup()
+    net = fitted(run).net
+    truth = dm.values.numpy().reshape(16, 16)
+    reference = np.stack(np.gradient(truth.astype(np.float64), 2 / 15, 2 / 15), axis=-1)
+    x = dm.coords.clone().requires_grad_(True)
+    (autograd,) = torch.autograd.grad(net(x).sum(), x)
+    g, r = autograd.numpy().astype(np.float64).ravel(), reference.reshape(-1, 2).ravel()
+    assert task["inr_autograd"]["cosine"] == pytest.approx(
+        g @ r / np.linalg.norm(g) / np.linalg.norm(r), rel=1e-4
+    )
+    assert task["inr_autograd"]["relative_l2"] == pytest.approx(
+        np.linalg.norm(g - r) / np.linalg.norm(r), rel=1e-4
+    )
+    assert task["reference_mean_magnitude"] == pytest.approx(
+        np.linalg.norm(reference, axis=-1).mean(), rel=1e-5
+    )
+    assert Image.open(run / "gradients.png").size == (1200, 800)
 
 
 def test_audio_interp_run_trains_on_every_8th_sample(make_config, shared_data, tmp_path):
+    """The fit saw every 8th of 441 samples; each factor's rows are recomputed here from the fitted
+    network and the clip (np.interp for the linear baseline); the WAVs hold the predictions."""
+    import soundfile
+
     result = train(
         make_config(
             "data=bach",
@@ -506,31 +583,192 @@ def test_audio_interp_run_trains_on_every_8th_sample(make_config, shared_data, t
             "eval_steps=[2]",
         )
     )
-    total = 441
+    total, run = 441, tmp_path / "run"
     assert result["info"]["signal_shape"] == [56] and "training points only" in result["info"]["evals_scope"]
-    factors = result["task"]["factors"]
-    assert factors["8"]["samples"] == total and factors["2"]["samples"] == 111
-    assert set(factors["4"]) >= {"inr", "linear_interp", "bandlimited_fft"}
-    for name in ("audio_interp.png", "audio_interp_inr.wav", "reconstruction.wav"):
-        assert (tmp_path / "run" / name).is_file(), name
+    rate = soundfile.info(str(shared_data / "audio" / "bach.wav")).samplerate
+    truth = AudioDataModule(
+        name="bach", path=str(shared_data / "audio" / "bach.wav"), offset=1.0, seconds=0.01
+    )
+    truth.setup()
+    clip = truth.values.numpy()[:, 0].astype(np.float64)
+    net = fitted(run).net
+    np.testing.assert_allclose(truth.coords.numpy()[:, 0], np.linspace(-100, 100, total), atol=1e-5)
+    with torch.no_grad():
+        inr = net(truth.coords).numpy()[:, 0]
+    for factor, count in (("2", 111), ("4", 221), ("8", 441)):
+        index = np.arange(0, total, 8 // int(factor))
+        entry = result["task"]["factors"][factor]
+        assert entry["samples"] == count and entry["held_out_samples"] == int((index % 8 != 0).sum())
+        assert entry["inr"]["mse"] == pytest.approx(mse(inr[index], clip[index]), rel=1e-3)
+        linear = np.interp(index, np.arange(0, total, 8), clip[::8])
+        assert entry["linear_interp"]["mse"] == pytest.approx(mse(linear, clip[index]), rel=1e-6)
+        held = index % 8 != 0
+        assert entry["inr"]["held_out_mse"] == pytest.approx(
+            mse(inr[index][held], clip[index][held]), rel=1e-3
+        )
+    written, written_rate = soundfile.read(run / "audio_interp_inr.wav")
+    assert written_rate == rate and np.abs(written - inr).max() < 1e-5
+    reconstruction, slow_rate = soundfile.read(run / "reconstruction.wav")
+    assert slow_rate == rate // 8 and np.abs(reconstruction - inr[::8]).max() < 1e-5
+    assert np.abs(soundfile.read(run / "audio_interp_ground_truth.wav")[0] - clip).max() < 1e-6
+    assert Image.open(run / "audio_interp.png").size == (1200, 400)
 
 
 def test_frame_interp_run_scores_held_out_frames(make_config, shared_data, tmp_path):
-    result = train(
-        make_config(
-            "data=bikes",
-            "data.num_frames=5",
-            "data.size=8",
-            "task=frame_interp",
-            "trainer.max_steps=2",
-            "eval_steps=[2]",
-        )
+    """Frames 0, 2, 4 of 5 trained; 1 and 3 scored: the rows are recomputed here from the fitted
+    network and the frames; the 2x video has 2T - 1 frames of the network at the midpoints."""
+    import av
+
+    overrides = ["data=bikes", "data.num_frames=5", "data.size=8", "task=frame_interp"]
+    result = train(make_config(*overrides, "trainer.max_steps=2", "eval_steps=[2]"))
+    run = tmp_path / "run"
+    assert result["info"]["signal_shape"] == [3, 8, 8] and result["task"]["held_out_frames"] == [1, 3]
+    dm = VideoDataModule(
+        name="bikes", path=str(shared_data / "video" / "bikes.mp4"), num_frames=5, crop="square", size=8
     )
-    assert result["info"]["signal_shape"] == [3, 8, 8]
+    dm.setup()
+    frames = dm.values.numpy().reshape(5, 8, 8).astype(np.float64)
+    net = fitted(run).net
+    with torch.no_grad():
+        pred = net(dm.coords).numpy().reshape(5, 8, 8)
     held = result["task"]["held_out"]
-    assert result["task"]["held_out_frames"] == [1, 3]
-    for key in ("inr", "average_of_neighbours"):
-        assert set(held[key]) >= {"psnr", "ssim", "per_frame_psnr"} and len(held[key]["per_frame_psnr"]) == 2
-    assert (tmp_path / "run" / "frame_interp.png").is_file() and (
-        tmp_path / "run" / "frame_interp_2x.mp4"
-    ).is_file()
+    assert held["inr"]["mse"] == pytest.approx(mse(pred[[1, 3]], frames[[1, 3]]), rel=1e-3)
+    average = (frames[[0, 2]] + frames[[2, 4]]) / 2
+    assert held["average_of_neighbours"]["mse"] == pytest.approx(mse(average, frames[[1, 3]]), rel=1e-5)
+    expected_psnr = [10 * np.log10(4 / mse(average[i], frames[t])) for i, t in enumerate((1, 3))]
+    np.testing.assert_allclose(held["average_of_neighbours"]["per_frame_psnr"], expected_psnr, rtol=1e-5)
+    inr_psnr = [10 * np.log10(4 / mse(pred[t], frames[t])) for t in (1, 3)]
+    np.testing.assert_allclose(held["inr"]["per_frame_psnr"], inr_psnr, rtol=1e-3)
+    with av.open(str(run / "frame_interp_2x.mp4")) as container:
+        decoded = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    assert len(decoded) == 9 and decoded[0].shape == (8, 8)
+    assert Image.open(run / "frame_interp.png").size == (1200, 800)
+
+
+# ------------------------------------------------------------------ the tasks' helpers: edge cases
+
+
+def test_fft_upsample_edge_cases():
+    """The shortest clips and odd output lengths: one sample is a constant; two samples are a DC
+    and a Nyquist cosine (split in halves: a cosine at the new rate); an odd M * factor keeps its
+    length; float32 samples are upsampled in float64."""
+    np.testing.assert_allclose(fft_upsample(np.array([0.7]), 3), [0.7] * 3, atol=1e-15)
+    np.testing.assert_allclose(fft_upsample(np.array([1.0, -1.0]), 2), [1.0, 0.0, -1.0, 0.0], atol=1e-15)
+    x = np.array([0.3, -0.2, 0.5])
+    up = fft_upsample(x, 3)
+    assert up.shape == (9,)
+    spectrum = np.fft.rfft(x)
+    t = np.arange(9) / 3
+    np.testing.assert_allclose(
+        up, (spectrum[0].real + 2 * np.real(spectrum[1] * np.exp(2j * np.pi * t / 3))) / 3, atol=1e-15
+    )
+    samples = np.random.default_rng(0).uniform(-1, 1, 16).astype(np.float32)
+    got = fft_upsample(samples, 4)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, fft_upsample(samples.astype(np.float64), 4), rtol=0, atol=1e-15)
+
+
+class NoKind:
+    """An object that is no DataModule of any kind."""
+
+
+def test_interpolation_tasks_check_their_data(tmp_path):
+    with pytest.raises(InrBenchError, match=r"^task=audio_interp needs an audio dataset \(data=bach"):
+        AudioInterpolation().prepare(NoKind())
+    with pytest.raises(InrBenchError, match=r"^task=frame_interp needs a video dataset \(data=bikes"):
+        FrameInterpolation().prepare(NoKind())
+    two = ClipModule(np.zeros((2, 8, 8, 1), dtype=np.float32))
+    two.setup()
+    with pytest.raises(
+        InrBenchError, match="needs at least 3 frames .* the clip has 2. Raise data.num_frames"
+    ):
+        FrameInterpolation().prepare(two)
+    three = ClipModule(np.zeros((3, 8, 8, 1), dtype=np.float32))
+    three.setup()
+    task = FrameInterpolation()
+    task.prepare(three)  # no fps attribute: nothing to halve
+    assert task.fps is None and three.signal_shape == (2, 8, 8)
+    three = ClipModule(np.zeros((3, 2, 2, 1), dtype=np.float32))
+    three.setup()
+    three.fps = 25.0
+    task.prepare(three)
+    assert task.fps == 25.0 and three.fps == 12.5  # the training frames' own rate
+    clip = ClipModule(np.zeros((17, 1), dtype=np.float32))
+    clip.kind = "audio"
+    clip.setup()
+    audio = AudioInterpolation(keep_every=4, factors=[2])
+    audio.prepare(clip)  # no sample rate known: none to divide
+    assert audio.sample_rate is None and clip.signal_shape == (5,)
+
+
+def test_query_grids_and_their_scale():
+    """pixel_centre_axis needs 2 samples to define the frame; query_coords follows query_grid and
+    the coordinate scale; mismatched shapes are refused."""
+    np.testing.assert_allclose(pixel_centre_axis(2, 4).numpy(), [-1.5, -0.5, 0.5, 1.5])
+    np.testing.assert_allclose(pixel_centre_axis(2, 4, scale=2.0).numpy(), [-3.0, -1.0, 1.0, 3.0])
+    with pytest.raises(
+        ValueError, match="an axis needs at least 2 samples to define the coordinate frame, got 1"
+    ):
+        pixel_centre_axis(1, 4)
+    with pytest.raises(ValueError):
+        pixel_centre_grid((4, 4), (8,))
+    np.testing.assert_allclose(linspace_grid((3,)).numpy(), [[-1.0], [0.0], [1.0]])
+    for n in (7, 33, 100):  # computed in float64 and rounded once (float32 linspace is off by an ulp)
+        expected = ((-1.0 + 2.0 * np.arange(n) / (n - 1)) * 2.5).astype(np.float32)
+        np.testing.assert_allclose(linspace_grid((n,), 2.5).numpy()[:, 0], expected, rtol=1e-12, atol=1e-12)
+    grid = linspace_grid((2, 3), scale=2.0).numpy()
+    np.testing.assert_allclose(grid, [[-2, -2], [-2, 0], [-2, 2], [2, -2], [2, 0], [2, 2]])
+    centres = SuperResolution(query_grid="pixel_centres")
+    torch.testing.assert_close(centres.query_coords((4, 4), (8, 8)), pixel_centre_grid((4, 4), (8, 8)))
+    torch.testing.assert_close(
+        centres.query_coords((4, 4), (8, 8), 3.0), 3.0 * pixel_centre_grid((4, 4), (8, 8))
+    )
+    spaced = SuperResolution(query_grid="linspace")
+    torch.testing.assert_close(spaced.query_coords((4, 4), (8, 8)), linspace_grid((8, 8)))
+    torch.testing.assert_close(spaced.query_coords((4, 4), (8, 8), 3.0), linspace_grid((8, 8), 3.0))
+
+
+def test_ground_truth_at_equal_side_but_larger_size_is_interpolated():
+    source = np.random.default_rng(2).random((16, 16, 1))
+    target, how, flag = ground_truth_at(source, (16, 32))
+    assert (
+        flag and how.startswith("INTERPOLATED") and target.dtype == np.float32 and target.shape == (16, 32, 1)
+    )
+    wide = np.random.default_rng(3).random((8, 12, 1)).astype(np.float32)
+    own, how, flag = ground_truth_at(wide, (8, 12))
+    assert not flag and np.array_equal(own, wide * 2 - 1) and how == "the original 8x8 crop's own pixels"
+    assert bicubic_upsample(source, (32, 32)).dtype == np.float32
+
+
+def test_score_names_the_mse_and_passes_the_rho_variant():
+    rng = np.random.default_rng(5)
+    target = torch.from_numpy(rng.uniform(-1, 1, (64, 1)))
+    pred = target + 0.1 * torch.from_numpy(rng.normal(size=(64, 1)))
+    for variant in ("reference", "centered"):
+        scored = score(pred, target, (8, 8), 2.0, variant)
+        assert set(scored) == {"mse", "psnr", "psnr_paper", "ssim", "rho_ag"}
+        assert scored["mse"] == pytest.approx(float(torch.mean((pred - target) ** 2)))
+        expected = rho_ag(pred.reshape(8, 8, 1), target.reshape(8, 8, 1), 2, variant)
+        assert scored["rho_ag"] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_gradient_helpers_edge_cases():
+    """1-D signals (audio) give (N, C, 1); autograd without chunks; compare_gradients is None where
+    a norm is zero, and measures small fields as any other."""
+    t = np.linspace(0, 1, 11)
+    signal = np.stack([3 * t, t**2], axis=-1)
+    fd = finite_difference_gradient(signal, [0.1])
+    assert fd.shape == (11, 2, 1)
+    np.testing.assert_allclose(fd[:, 0, 0], 3.0)
+    np.testing.assert_allclose(fd[1:-1, 1, 0], 2 * t[1:-1], atol=1e-12)
+    net = torch.nn.Linear(2, 1)
+    grad = autograd_gradient(net, torch.rand(6, 2))
+    torch.testing.assert_close(grad[:, 0], net.weight.detach().expand(6, 2))
+    field = np.full((4, 4, 1, 2), 1e-3)
+    small = compare_gradients(field, 2 * field)
+    assert small["cosine"] == pytest.approx(1.0) and small["relative_l2"] == pytest.approx(0.5)
+    assert small["magnitude_psnr"] == pytest.approx(10 * np.log10(4 / 1.0), rel=1e-9)  # |g| = half of |ref|
+    zero = np.zeros_like(field)
+    assert compare_gradients(zero, field)["cosine"] is None
+    reference_zero = compare_gradients(field, zero)
+    assert reference_zero == {"cosine": None, "relative_l2": None, "magnitude_psnr": None}

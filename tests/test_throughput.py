@@ -39,7 +39,9 @@ def independent_fit_loss(size: int, width: int, steps: int, linear: bool = False
     side = torch.linspace(-1.0, 1.0, size)
     coords = torch.stack(torch.meshgrid(side, side, indexing="ij"), dim=-1).reshape(-1, 2)
     target = torch.sin(5.0 * coords[:, :1]) * torch.cos(3.0 * coords[:, 1:])
-    cfg = compose_config(Path("unused"), ["model=spder", f"model.net.width={width}", "model.net.activation.fused=false"])
+    cfg = compose_config(
+        Path("unused"), ["model=spder", f"model.net.width={width}", "model.net.activation.fused=false"]
+    )
     net = build_network(cfg.model, 2, 1)
     layers = [*net.linears, net.head]
     optimizer = build_optimizer(cfg.model, net.parameters())
@@ -48,12 +50,14 @@ def independent_fit_loss(size: int, width: int, steps: int, linear: bool = False
         for index, layer in enumerate(layers):
             h = layer(h)
             if index < len(layers) - 1 and not linear:
-                h = torch.sin(30.0 * h) * torch.sqrt(torch.clamp(torch.abs(30.0 * h), min=torch.finfo(h.dtype).tiny))
+                h = torch.sin(30.0 * h) * torch.sqrt(
+                    torch.clamp(torch.abs(30.0 * h), min=torch.finfo(h.dtype).tiny)
+                )
         loss = torch.mean((h - target) ** 2)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 def test_benchmark_reports_every_figure_and_variants_agree(tmp_path, monkeypatch, capsys):

@@ -76,6 +76,8 @@ def select_core(core: dict, paths: list[str]) -> dict:
     selected = {}
     for raw in paths:
         path = Path(raw).resolve()
+        if not path.exists() and not Path(raw).is_absolute():
+            path = (REPO / raw).resolve()  # relative to the repository, from anywhere
         if not path.exists():
             sys.exit(f"mutation: {raw} does not exist")
         try:

@@ -148,7 +148,9 @@ def fit_batched(
         pred_all = predict(model, coords, eval_chunk_size) if updates else None
         for index in alive:
             if index in updates:
-                metrics = evaluate_signal(pred_all[index], values[index], signal_shape, data_range, rho_variant)
+                metrics = evaluate_signal(
+                    pred_all[index], values[index], signal_shape, data_range, rho_variant
+                )
                 records[index].restored_best = {"step": updates[index], **metrics, "restored_best": True}
             elif records[index].evals:  # the last update's state is the lowest-loss one
                 records[index].restored_best = {**records[index].evals[-1], "restored_best": True}

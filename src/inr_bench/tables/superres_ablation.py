@@ -5,11 +5,11 @@
 Reads every table result file below the folder (`experiment=superres_ablation` writes one table
 per base size and w0 setting), takes each fit's base size, first-layer and hidden w0 and column
 from the file itself (`table.settings`, `info`), and writes beside them:
-- `ablation.md` / `ablation.csv`: per base size, factor and w0 setting, the mean PSNR over signals
+- `ablation.md` / `ablation.csv`: per dataset, base size, factor and w0 setting, the mean PSNR over signals
   of every column and of bicubic from the same base (and their difference), the fitting PSNR
   at the end of the fit, and n;
-- `ablation.png`: PSNR against w0 (first layer, and hidden layers where they were varied), one
-  panel per base size and factor, one line per column, bicubic as a dashed line.
+- `ablation.png`: PSNR against the first layer's w0, one panel per base size and factor, one line
+  per column, bicubic as a dashed line (the datasets pooled, targets with ground truth only).
 Targets that had to be upsampled from a smaller source (no ground truth at that size) are
 marked with † and left out of the figure.
 """
@@ -61,6 +61,7 @@ def collect(root: Path) -> list[dict]:
             rows.append(
                 {
                     "column": path.parent.name,
+                    "data": record.get("data"),
                     "label": record.get("label") or path.parent.name,
                     "order": (record.get("info") or {}).get("table_order") or math.inf,
                     "signal": path.stem,
@@ -84,14 +85,18 @@ def _mean(values) -> float:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Means over signals per (base, factor, first w0, hidden w0, column)."""
+    """Means over signals per (dataset, base, factor, first w0, hidden w0, column)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["base"], row["factor"], row["first_w0"], row["hidden_w0"], row["column"])].append(row)
+        key = (row["data"], row["base"], row["factor"], row["first_w0"], row["hidden_w0"], row["column"])
+        groups[key].append(row)
     summary = []
-    for (base, factor, first, hidden, column), members in sorted(groups.items(), key=lambda item: item[0]):
+    for (data, base, factor, first, hidden, column), members in sorted(
+        groups.items(), key=lambda item: item[0]
+    ):
         summary.append(
             {
+                "data": data,
                 "base": base,
                 "factor": factor,
                 "first_w0": first,
@@ -112,6 +117,22 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def _pooled(summary: list[dict]) -> list[dict]:
+    """The datasets' means pooled per (base, factor, w0s, column), weighted by their n."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in summary:
+        groups[(row["base"], row["factor"], row["first_w0"], row["hidden_w0"], row["column"])].append(row)
+    pooled = []
+    for members in groups.values():
+        total = sum(m["n"] for m in members)
+        row = dict(members[0])
+        for key in ("psnr", "bicubic", "fit_psnr", "minus_bicubic"):
+            row[key] = sum(m[key] * m["n"] for m in members) / total
+        row["n"] = total
+        pooled.append(row)
+    return pooled
+
+
 def _columns(summary: list[dict]) -> list[tuple[str, str]]:
     seen = {}
     for row in sorted(summary, key=lambda r: (r["order"], r["column"])):
@@ -124,35 +145,32 @@ def markdown(summary: list[dict]) -> str:
     difference to bicubic), bicubic, and the fit's own PSNR per model at the end of fitting."""
     columns = _columns(summary)
     lines = []
-    for base in sorted({r["base"] for r in summary}):
-        for factor in sorted({r["factor"] for r in summary if r["base"] == base}):
-            cells = [r for r in summary if r["base"] == base and r["factor"] == factor]
-            mark = " †" if any(r["interpolated"] for r in cells) else ""
-            n = max(r["n"] for r in cells)
-            lines += [
-                "",
-                f"### {base}x{base} base, {factor}x ({base * factor}x{base * factor}){mark}, n = {n} signals",
-                "",
-                "| first w0 | hidden w0 | " + " | ".join(label for _, label in columns) + " | bicubic |",
-                "|---:|---:|" + "---:|" * (len(columns) + 1),
-            ]
-            for first, hidden in sorted({(r["first_w0"], r["hidden_w0"]) for r in cells}):
-                by_column = {
-                    r["column"]: r for r in cells if (r["first_w0"], r["hidden_w0"]) == (first, hidden)
-                }
-                entries = []
-                for column, _ in columns:
-                    row = by_column.get(column)
-                    entries.append(
-                        "–"
-                        if row is None
-                        else f"{row['psnr']:.2f} ({row['minus_bicubic']:+.2f}); fit {row['fit_psnr']:.1f}"
-                    )
-                sample = next(iter(by_column.values()))
-                first_text = f"auto ({first:.3g})" if sample["first_auto"] else f"{first:g}"
-                lines.append(
-                    f"| {first_text} | {hidden:g} | " + " | ".join(entries) + f" | {sample['bicubic']:.2f} |"
+    for data, base, factor in sorted({(r["data"], r["base"], r["factor"]) for r in summary}):
+        cells = [r for r in summary if (r["data"], r["base"], r["factor"]) == (data, base, factor)]
+        mark = " †" if any(r["interpolated"] for r in cells) else ""
+        n = max(r["n"] for r in cells)
+        lines += [
+            "",
+            f"### {data}: {base}x{base} base, {factor}x ({base * factor}x{base * factor}){mark}, n = {n}",
+            "",
+            "| first w0 | hidden w0 | " + " | ".join(label for _, label in columns) + " | bicubic |",
+            "|---:|---:|" + "---:|" * (len(columns) + 1),
+        ]
+        for first, hidden in sorted({(r["first_w0"], r["hidden_w0"]) for r in cells}):
+            by_column = {r["column"]: r for r in cells if (r["first_w0"], r["hidden_w0"]) == (first, hidden)}
+            entries = []
+            for column, _ in columns:
+                row = by_column.get(column)
+                entries.append(
+                    "–"
+                    if row is None
+                    else f"{row['psnr']:.2f} ({row['minus_bicubic']:+.2f}); fit {row['fit_psnr']:.1f}"
                 )
+            sample = next(iter(by_column.values()))
+            first_text = f"auto ({first:.3g})" if sample["first_auto"] else f"{first:g}"
+            lines.append(
+                f"| {first_text} | {hidden:g} | " + " | ".join(entries) + f" | {sample['bicubic']:.2f} |"
+            )
     header = [
         "Cells: mean PSNR (dB, 10·log10(4/MSE)) of the super-resolved image against the target, its "
         "difference to bicubic from the same base in brackets, and the PSNR of the fit of the base "
@@ -172,6 +190,7 @@ def plot(summary: list[dict], path: Path) -> Path | None:
     usable = [r for r in summary if not r["interpolated"]]
     if not usable:
         return None
+    usable = _pooled(usable)
     bases = sorted({r["base"] for r in usable})
     factors = sorted({r["factor"] for r in usable})
     columns = _columns(usable)
