@@ -243,3 +243,16 @@ def test_chunks_of_points_give_the_full_batch_fit(shared_data):
             [loss for _, loss in chunked.loss_curve], [loss for _, loss in whole.loss_curve], rtol=2e-4
         )
         assert chunked.best["rho_ag"] == pytest.approx(whole.best["rho_ag"], abs=1e-5)
+
+
+def test_timing_the_sequential_fits_leaves_the_callers_networks_untouched(shared_data):
+    """The H200 run found the sequential warm-up training (and moving) the caller's first network
+    in place, so the batched timing that follows stacked a trained network on another device."""
+    from inr_bench.perf.batched_speed import load_signals, make_nets, time_sequential
+
+    nets, optimizer = make_nets(2, ["model.net.width=16", "model.net.hidden_layers=1"])
+    before = [[p.detach().clone() for p in net.parameters()] for net in nets]
+    time_sequential(nets, optimizer, coordinate_grid((8, 8)), load_signals(2, 8), 3, torch.device("cpu"))
+    for net, params in zip(nets, before, strict=True):
+        for now, then in zip(net.parameters(), params, strict=True):
+            assert torch.equal(now.detach(), then)

@@ -95,6 +95,7 @@ def test_a_missing_setting_names_the_setting(tmp_path):
     assert "data=image_folder needs data.path" in proc.stderr and "data.path=~/pictures" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, hint",
     [
@@ -112,6 +113,7 @@ def test_did_you_mean_comes_first_and_alone(tmp_path, override, hint):
     assert "Available options" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_offline_wandb_prints_nothing_alarming(tmp_path):
     proc = cli(*TINY, "trainer.max_steps=2", "logger=wandb", f"hydra.run.dir={tmp_path / 'w'}")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -111,6 +111,7 @@ def test_render_arguments_are_a_config(trained_run, tmp_path):
         run(compose_package_config([], config_name="render"))
 
 
+@pytest.mark.slow
 def test_render_command_line(trained_run, tmp_path):
     ckpt = trained_run / "checkpoints" / "last.ckpt"
     proc = subprocess.run(

@@ -110,3 +110,65 @@ def test_superres_ablation_averages_signals_per_w0_and_resolves_auto(tmp_path):
     assert by_w0[30.0]["minus_bicubic"] == pytest.approx(-3.0)
     table = superres_ablation.write(tmp_path)
     assert "+2.00" in table.read_text() and (tmp_path / "ablation.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("interpolation", [False, True])
+def test_audio_figure_shows_the_right_wavs_with_their_own_scores(tmp_path, monkeypatch, interpolation):
+    """Each curve is the WAV of its column and mode (the fit of the training samples, or the
+    full-density prediction with linear interpolation beside), captioned with that WAV's scores."""
+    import soundfile as sf
+
+    from inr_bench.tables import audio_figure
+
+    rate = 800
+    wavs = {}  # file name -> its distinct constant level, to tell them apart
+    for i, column in enumerate(["spder", "siren"]):
+        run = tmp_path / "runs" / column / "clip"
+        run.mkdir(parents=True)
+        for j, name in enumerate(
+            ["ground_truth", "reconstruction", "audio_interp_ground_truth", "audio_interp_inr"]
+            + ["audio_interp_linear_interp"]
+        ):
+            level = round(0.1 * (i + 1) + 0.01 * j, 2)
+            sf.write(str(run / f"{name}.wav"), np.full(64, level, np.float32), rate, subtype="FLOAT")
+            wavs[(column, name)] = float(np.float32(level))
+        factors = {
+            str(k): {
+                key: {
+                    "mse": 1e-3 * k + i,
+                    "psnr": 30.0 + k + 10 * i + (key == "linear_interp"),
+                    "rho_ag": 0.9,
+                }
+                for key in ("inr", "linear_interp")
+            }
+            for k in (2, 4, 8)
+        }
+        result = {"label": column.upper(), "final": {"loss": 1e-5, "psnr": 50.0 + i, "rho_ag": 0.99}}
+        result["task"] = {"factors": factors}
+        (tmp_path / "results" / column).mkdir(parents=True)
+        (tmp_path / "results" / column / "clip.json").write_text(json.dumps(result))
+
+    seen = {}
+    monkeypatch.setattr(
+        audio_figure,
+        "save_audio_comparison",
+        lambda truth, recs, sample_rate, out, title: seen.update(truth=truth, recs=recs, rate=sample_rate),
+    )
+    audio_figure.write(tmp_path, "clip", ["spder", "siren"], tmp_path / "f.png", interpolation)
+    levels = {caption: float(values[0]) for caption, values in seen["recs"].items()}
+    assert seen["rate"] == rate
+    if not interpolation:
+        assert float(seen["truth"][0]) == wavs[("spder", "ground_truth")]
+        assert levels == {
+            "SPDER: MSE 1e-05, PSNR 50.00 dB, rho_AG 0.9900": wavs[("spder", "reconstruction")],
+            "SIREN: MSE 1e-05, PSNR 51.00 dB, rho_AG 0.9900": wavs[("siren", "reconstruction")],
+        }
+    else:  # the scores at the largest factor (8x: the clip's own density)
+        assert float(seen["truth"][0]) == wavs[("spder", "audio_interp_ground_truth")]
+        assert levels == {
+            "SPDER: MSE 0.008, PSNR 38.00 dB, rho_AG 0.9000": wavs[("spder", "audio_interp_inr")],
+            "SIREN: MSE 1.01, PSNR 48.00 dB, rho_AG 0.9000": wavs[("siren", "audio_interp_inr")],
+            "linear interpolation: MSE 0.008, PSNR 39.00 dB, rho_AG 0.9000": wavs[
+                ("spder", "audio_interp_linear_interp")
+            ],
+        }

@@ -257,3 +257,16 @@ def test_task_rows_scored_against_an_upsampled_target_are_marked(tmp_path):
     task = text.split("## Task: superres")[1]
     assert "| 2x | 30.00 | 30.00 |" in task and "| 4x † | 25.00 | 25.00 |" in task
     assert "bilinear upsample" in task
+
+
+def test_table_columns_keeps_only_the_named_columns_of_a_preset(shared_data, tmp_path):
+    from inr_bench.errors import InrBenchError
+
+    out = tmp_path / "bench"
+    variants = "table.models=[spder,siren,{id:spder_arctan,model:spder,overrides:['delta=arctan']}]"
+    run_in_process(table_overrides(out, variants, "table.columns=[spder_arctan]", "table.num_signals=1"))
+    assert list(result_files(out)) == ["spder_arctan"]
+    with pytest.raises(
+        InrBenchError, match=r"table.columns names \['sirne'\].*'spder', 'siren', 'spder_arctan'"
+    ):
+        run_in_process(table_overrides(out, variants, "table.columns=[sirne]"))

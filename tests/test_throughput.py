@@ -60,6 +60,7 @@ def independent_fit_loss(size: int, width: int, steps: int, linear: bool = False
     return loss.item()
 
 
+@pytest.mark.slow
 def test_benchmark_reports_every_figure_and_variants_agree(tmp_path, monkeypatch, capsys):
     # The fused kernels would be skipped at this size; make the default path really fused.
     monkeypatch.setenv("INR_BENCH_FUSED_MIN_NUMEL", "0")

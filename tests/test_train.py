@@ -36,6 +36,7 @@ def test_siren_record_has_no_delta(make_config):
     assert result["model"] == "siren" and result["delta"] is None
 
 
+@pytest.mark.slow
 def test_command_line_default_run(tmp_path):
     run_dir = tmp_path / "cli"
     proc = subprocess.run(
@@ -57,6 +58,7 @@ def test_command_line_default_run(tmp_path):
     assert metrics["status"] == "ok" and metrics["data"] == "camera" and metrics["evals"][-1]["step"] == 3
 
 
+@pytest.mark.slow
 def test_missing_dataset_folder_message_and_exit_code(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "inr_bench.train", "data=div2k", f"hydra.run.dir={tmp_path / 'x'}"],

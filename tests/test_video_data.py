@@ -103,6 +103,7 @@ def test_chunked_evaluation_equals_unchunked(tiny_clip, tmp_path):
         assert chunked[0][key] == pytest.approx(whole[0][key], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_tiny_video_end_to_end(make_config, tmp_path):
     cfg = make_config(
         "data=bikes",

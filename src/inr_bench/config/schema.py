@@ -70,6 +70,7 @@ class TableConfig:
     """The `table` node of `python -m inr_bench.tables`; values and meanings: conf/tables.yaml."""
 
     models: list[Any] = MISSING
+    columns: list[str] | None = MISSING
     num_signals: int | None = MISSING
     first_index: int = MISSING
     signals: list[Any] | None = MISSING

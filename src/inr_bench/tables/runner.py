@@ -107,6 +107,20 @@ def column_list(entries) -> list[Column]:
     return columns
 
 
+def chosen_columns(columns: list[Column], keep) -> dict[str, Column]:
+    """The columns by id, only those named in table.columns when it is set (in its order)."""
+    by_id = {column.id: column for column in columns}
+    if keep is None:
+        return by_id
+    unknown = [str(i) for i in keep if str(i) not in by_id]
+    if unknown:
+        raise InrBenchError(
+            f"table.columns names {unknown}, which are not ids of table.models; the ids are "
+            f"{list(by_id)}."
+        )
+    return {str(i): by_id[str(i)] for i in keep}
+
+
 # ----------------------------------------------------------------------------- configuration
 def signal_list(cfg: DictConfig) -> list[Signal]:
     """table.signals (a list of {id, overrides}) if given, else data.index = first_index + i."""
@@ -221,7 +235,7 @@ class TableRunner:
         self.table = cfg.table
         self.overrides = base_overrides(list(overrides))
         self.out_dir = Path(str(self.table.out_dir)).expanduser()
-        self.columns = {column.id: column for column in column_list(self.table.models)}
+        self.columns = chosen_columns(column_list(self.table.models), self.table.get("columns"))
         self.models = list(self.columns)
         if not self.models:
             raise InrBenchError(

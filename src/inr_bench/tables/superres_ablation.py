@@ -8,8 +8,9 @@ from the file itself (`table.settings`, `info`), and writes beside them:
 - `ablation.md` / `ablation.csv`: per dataset, base size, factor and w0 setting, the mean PSNR over signals
   of every column and of bicubic from the same base (and their difference), the fitting PSNR
   at the end of the fit, and n;
-- `ablation.png`: PSNR against the first layer's w0, one panel per base size and factor, one line
-  per column, bicubic as a dashed line (the datasets pooled, targets with ground truth only).
+- `ablation.png`: PSNR against w0, one panel per base size and factor; per column a solid line
+  over the first layer's w0 (hidden layers at 30) and a dotted one over the hidden layers' w0
+  (first layer `auto`), bicubic as a dashed line (the datasets pooled, targets with ground truth only).
 Targets that had to be upsampled from a smaller source (no ground truth at that size) are
 marked with † and left out of the figure.
 """
@@ -181,7 +182,8 @@ def markdown(summary: list[dict]) -> str:
 
 
 def plot(summary: list[dict], path: Path) -> Path | None:
-    """PSNR against w0 per base size (columns) and factor (rows): one line per model, bicubic dashed."""
+    """PSNR against w0 per base size (columns) and factor (rows): per model the first layer's sweep
+    and the hidden layers' sweep, bicubic dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,33 +208,44 @@ def plot(summary: list[dict], path: Path) -> Path | None:
                 axis.set_axis_off()
                 continue
             for column, label in columns:
-                # the first-layer sweep: hidden layers at the paper's w0
-                line = sorted(
-                    (r for r in cells if r["column"] == column and r["hidden_w0"] == PAPER_W0),
-                    key=lambda r: r["first_w0"],
-                )
-                if line:
-                    axis.plot(
-                        [r["first_w0"] for r in line],
-                        [r["psnr"] for r in line],
-                        "o-",
-                        color=colours[column],
-                        label=label,
-                        markersize=3,
+                # solid: the first layer's w0 swept, hidden layers at the paper's 30; dotted: the
+                # hidden layers' w0 swept, the first layer's chosen by first_w0=auto
+                for x_key, keep, style, suffix in (
+                    ("first_w0", lambda r: not r["first_auto"] and r["hidden_w0"] == PAPER_W0, "o-", ""),
+                    ("hidden_w0", lambda r: r["first_auto"], "s:", " (hidden w0, first auto)"),
+                ):
+                    line = sorted(
+                        (r for r in cells if r["column"] == column and keep(r)), key=lambda r: r[x_key]
                     )
+                    if line:
+                        axis.plot(
+                            [r[x_key] for r in line],
+                            [r["psnr"] for r in line],
+                            style,
+                            color=colours[column],
+                            label=label + suffix,
+                            markersize=3,
+                        )
             axis.axhline(cells[0]["bicubic"], color="black", linestyle="--", linewidth=1, label="bicubic")
             axis.axvline(PAPER_W0, color="grey", linestyle=":", linewidth=1)
             axis.set_xscale("log", base=2)
             axis.set_title(f"{base}px base, {factor}x", fontsize=9)
             axis.tick_params(labelsize=7)
             if i == len(factors) - 1:
-                axis.set_xlabel("first-layer w0 (hidden 30; dotted: the paper's 30)", fontsize=8)
+                axis.set_xlabel("w0 (grey: the paper's 30)", fontsize=8)
             if j == 0:
                 axis.set_ylabel("PSNR (dB)", fontsize=8)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    figure.suptitle("Super-resolution PSNR against the first layer's w0 (mean over signals)", fontsize=10)
-    figure.tight_layout(rect=(0, 0.05, 1, 0.97))
+    legend = {}
+    for axis in axes.flat:  # every panel's lines, once each (not every panel has every sweep)
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    figure.legend(legend.values(), legend.keys(), loc="lower center", ncol=min(len(legend), 4), fontsize=8)
+    figure.suptitle(
+        "Super-resolution PSNR against w0 (solid: the first layer's, hidden at 30; dotted: the hidden "
+        "layers', first auto); mean over signals",
+        fontsize=9,
+    )
+    figure.tight_layout(rect=(0, 0.09, 1, 0.97))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
