@@ -115,8 +115,7 @@ def chosen_columns(columns: list[Column], keep) -> dict[str, Column]:
     unknown = [str(i) for i in keep if str(i) not in by_id]
     if unknown:
         raise InrBenchError(
-            f"table.columns names {unknown}, which are not ids of table.models; the ids are "
-            f"{list(by_id)}."
+            f"table.columns names {unknown}, which are not ids of table.models; the ids are {list(by_id)}."
         )
     return {str(i): by_id[str(i)] for i in keep}
 
