@@ -19,10 +19,10 @@ install: ## Create .venv and install inr_bench with its dev extra (editable)
 	$(BIN)/python -m pip install "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -e ".[dev]"
 
-test: ## The fast test suite (about @@TESTMIN@@ min on 2 cores)
+test: ## The fast test suite (about 5.5 min on 2 cores)
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-slow: ## The slow tests only: real multiruns, DDP, killed and resumed runs, command-line runs, benchmarks (about @@SLOWMIN@@ min)
+test-slow: ## The slow tests only: real multiruns, DDP, killed and resumed runs, command-line runs, benchmarks (about 5.5 min)
 	$(BIN)/python -m pytest -m slow -q
 
 test-all: ## Every test: the fast suite and the slow tests (what CI runs)
