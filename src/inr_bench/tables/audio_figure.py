@@ -42,23 +42,20 @@ def write(table_dir: Path, signal: str, columns: list[str], out: Path, interpola
     prefix = INTERP_PREFIX if interpolation else ""
     runs = table_dir / "runs"
     truth, rate = sf.read(str(runs / columns[0] / signal / f"{prefix}ground_truth.wav"), dtype="float32")
+    records = {c: json.loads((table_dir / "results" / c / f"{signal}.json").read_text()) for c in columns}
     reconstructions = {}
-    for column in columns:
-        record = json.loads((table_dir / "results" / column / f"{signal}.json").read_text())
+    for column, record in records.items():
         label = record.get("label") or column
         wav = f"{prefix}inr.wav" if interpolation else "reconstruction.wav"
         pred, _ = sf.read(str(runs / column / signal / wav), dtype="float32")
         scores = _interp_scores(record, "inr") if interpolation else record.get("final")
         reconstructions[audio_caption(label, scores)] = pred
-    if interpolation:
+    first = records[columns[0]]
+    if interpolation:  # the baseline never sees a network: the same for every column, the first one's
         key, label = INTERP_BASELINE
-        # the baseline is the same for every column (it never sees a network): the first one's
-        first = json.loads((table_dir / "results" / columns[0] / f"{signal}.json").read_text())
         pred, _ = sf.read(str(runs / columns[0] / signal / f"{prefix}{key}.wav"), dtype="float32")
         reconstructions[audio_caption(label, _interp_scores(first, key))] = pred
-    source = (
-        json.loads((table_dir / "results" / columns[0] / f"{signal}.json").read_text()).get("signal") or {}
-    ).get("source")
+    source = (first.get("signal") or {}).get("source")
     return save_audio_comparison(truth, reconstructions, rate, out, title=source or signal)
 
 

@@ -7,7 +7,7 @@ per base size and w0 setting), takes each fit's base size, first-layer and hidde
 from the file itself (`table.settings`, `info`), and writes beside them:
 - `ablation.md` / `ablation.csv`: per dataset, base size, factor and w0 setting, the mean PSNR over signals
   of every column and of bicubic from the same base (and their difference), the fitting PSNR
-  at the end of the fit, and n;
+  at the end of the fit, and n; `ablation.md` then repeats the tables with the datasets pooled;
 - `ablation.png`: PSNR against w0, one panel per base size and factor; per column a solid line
   over the first layer's w0 (hidden layers at 30) and a dotted one over the hidden layers' w0
   (first layer `auto`), bicubic as a dashed line (the datasets pooled, targets with ground truth only).
@@ -126,7 +126,7 @@ def _pooled(summary: list[dict]) -> list[dict]:
     pooled = []
     for members in groups.values():
         total = sum(m["n"] for m in members)
-        row = dict(members[0])
+        row = dict(members[0], data=" + ".join(sorted(str(m["data"]) for m in members)))
         for key in ("psnr", "bicubic", "fit_psnr", "minus_bicubic"):
             row[key] = sum(m[key] * m["n"] for m in members) / total
         row["n"] = total
@@ -262,7 +262,11 @@ def write(root: Path) -> Path:
         writer.writerows(summary)
     write_text_atomic(root / "ablation.csv", buffer.getvalue())
     plot(summary, root / "ablation.png")
-    return write_text_atomic(root / "ablation.md", "# Super-resolution ablation\n\n" + markdown(summary))
+    pooled = _pooled(summary) if summary else []
+    text = "# Super-resolution ablation\n\n" + markdown(summary)
+    if pooled:  # the datasets together, as the figure shows them
+        text += "\n## The datasets pooled (means weighted by n)\n\n" + markdown(pooled)
+    return write_text_atomic(root / "ablation.md", text)
 
 
 def main(argv=None) -> None:
